@@ -1,0 +1,88 @@
+-- _discover: materialise pending tickets for the subjects an actor's work_query returns,
+-- bounded by the actor's buffer. One discoverer per actor at a time.
+create or replace function turing._discover(p_actor_id integer)
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_actor turing.actors%rowtype;
+    v_pending bigint;
+    v_room integer;
+    v_found integer := 0;
+    v_started timestamptz := clock_timestamp();
+begin
+    select * into v_actor from turing.actors as a where a.actor_id = p_actor_id;
+    if v_actor.work_query is null or not v_actor.enabled then
+        return 0;
+    end if;
+    -- why: advisory lock (7243, actor_id) = "discovering this actor". A second runner that finds it
+    -- taken skips instead of running the same work_query on the same subjects.
+    if not pg_catalog.pg_try_advisory_xact_lock(7243, p_actor_id) then
+        return 0;
+    end if;
+    -- why: advisory lock (7244, actor_id), exclusive here and shared by every transaction that
+    -- finishes a ticket of this actor. Taking it waits out completions in flight, so the
+    -- work_query below (a new snapshot) sees their domain writes and never re-tickets a subject
+    -- whose completion committed a moment ago.
+    perform pg_catalog.pg_advisory_xact_lock(7244, p_actor_id);
+
+    select coalesce(sum(c.n), 0) into v_pending
+    from turing.ticket_counts as c
+    where c.actor_id = p_actor_id and c.status = 'pending';
+    v_room := v_actor.buffer_size - v_pending;
+    if v_room > 0 then
+        execute format(
+            $q$
+            insert into turing.ticket_open as o (
+                ticket_id, actor_id, model, subject_id, input, priority, source, chain_id
+            )
+            select f.id, $1, $2, f.subject_id, f.input, $3, 'discover', f.id
+            from (
+                select pg_catalog.nextval('turing.ticket_id_seq') as id, w.subject_id, w.input
+                from (
+                    select src.subject_id::text as subject_id,
+                        pg_catalog.to_jsonb(src) - 'subject_id' as input
+                    from (%s) as src
+                ) as w
+                where w.subject_id is not null
+                    and not exists (
+                        select from turing.ticket_open as x
+                        where x.actor_id = $1 and x.subject_id = w.subject_id
+                    )
+                    -- why: never re-run a subject this actor completed, or one that is dead or
+                    -- cancelled: an on_complete that forgets to move the status must not loop.
+                    and not exists (
+                        select from turing.ticket_history as h
+                        where h.actor_id = $1 and h.subject_id = w.subject_id
+                            and h.status in ('completed', 'dead', 'cancelled')
+                    )
+                limit $4
+            ) as f
+            on conflict (actor_id, subject_id) do nothing
+            $q$,
+            v_actor.work_query
+        ) using p_actor_id, v_actor.model, v_actor.priority, v_room;
+        get diagnostics v_found = row_count;
+    end if;
+
+    insert into turing.actor_discovery as d (
+        actor_id, last_run_at, last_found, last_duration_ms, last_error, paused_until, exhausted
+    ) values (
+        p_actor_id, v_started, v_found,
+        extract(epoch from clock_timestamp() - v_started) * 1000, null, null,
+        v_room > 0 and v_found < v_room
+    )
+    on conflict (actor_id) do update set
+        last_run_at = excluded.last_run_at, last_found = excluded.last_found,
+        last_duration_ms = excluded.last_duration_ms, last_error = null, paused_until = null,
+        exhausted = excluded.exhausted;
+    return v_found;
+end;
+$$;
+
+comment on function turing._discover(integer) is
+'Internal: runs the actor''s work_query and inserts pending tickets for subjects that have no '
+'open ticket and were not completed, dead or cancelled for this actor, up to buffer_size '
+'pending. Skips (returns 0) when another transaction is discovering the same actor. Errors '
+'of the work_query propagate; callers decide whether to raise or record them.';

@@ -1,0 +1,116 @@
+-- claim_batch: the runner's one call to get work. Tops up the model's buffers through discover
+-- when they run low, then claims up to p_limit pending tickets in one statement.
+create or replace function turing.claim_batch(p_model text, p_worker text, p_limit integer)
+returns table (
+    ticket_id bigint,
+    lease_token uuid,
+    lease_expires_at timestamptz,
+    deadline timestamptz,
+    batch_id bigint,
+    actor text,
+    kind text,
+    model text,
+    subject_id text,
+    input jsonb,
+    attempt integer,
+    max_attempts integer,
+    chain_id bigint,
+    chain_depth integer,
+    last_error text,
+    prompt_template text,
+    output_schema jsonb,
+    script text,
+    sql_function text,
+    options jsonb,
+    timeout_s double precision,
+    lease_s double precision
+)
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_now timestamptz;
+    v_batch bigint := pg_catalog.nextval('turing.batch_id_seq');
+    v_claimed integer;
+begin
+    if p_limit is null or p_limit < 1 or p_limit > 10000 then
+        raise exception 'claim_batch: p_limit must be between 1 and 10000, got %', p_limit
+            using errcode = 'TR012';
+    end if;
+    if not exists (select from turing.actors as a where a.model = p_model) then
+        raise exception 'unknown model "%": no actor uses it', p_model
+            using errcode = 'TR003',
+            hint = 'Known models: ' || coalesce(
+                (select string_agg(distinct a.model, ', ') from turing.actors as a), 'none'
+            ) || '. Register an actor with this model, or start the runner with one of these.';
+    end if;
+
+    perform turing._top_up(p_model, p_limit);
+    v_now := clock_timestamp();
+
+    return query
+    with picked as (
+        select o.ticket_id
+        from turing.ticket_open as o
+        where o.model = p_model
+            and o.status = 'pending'
+            and o.run_after <= v_now
+            and exists (
+                select from turing.actors as a where a.actor_id = o.actor_id and a.enabled
+            )
+        -- why: the order of the partial index ticket_open_claimable, so the scan stops after
+        -- p_limit rows.
+        order by o.priority desc, o.run_after, o.ticket_id
+        limit p_limit
+        -- why: SKIP LOCKED lets concurrent runners claim disjoint rows without waiting on each
+        -- other (row-level, never a global lock).
+        for update skip locked
+    ),
+    claimed as (
+        update turing.ticket_open as o
+        set status = 'running',
+            started_at = greatest(v_now, o.created_at),
+            worker = p_worker,
+            batch_id = v_batch,
+            lease_token = pg_catalog.gen_random_uuid(),
+            lease_expires_at = greatest(v_now, o.created_at) + least(a.lease, a.timeout),
+            heartbeat_at = v_now
+        from picked as p, turing.actors as a
+        where o.ticket_id = p.ticket_id and a.actor_id = o.actor_id
+        returning
+            o.ticket_id, o.lease_token, o.lease_expires_at, o.started_at + a.timeout as deadline,
+            o.batch_id, a.name, a.kind, o.model, o.subject_id, o.input, o.attempt,
+            a.max_attempts, o.chain_id, o.chain_depth, o.last_error, a.prompt_template,
+            a.output_schema, a.script, a.sql_function, a.options,
+            extract(epoch from a.timeout)::double precision as timeout_s,
+            extract(epoch from least(a.lease, a.timeout))::double precision as lease_s,
+            o.priority
+    )
+    select
+        c.ticket_id, c.lease_token, c.lease_expires_at, c.deadline, c.batch_id, c.name, c.kind,
+        c.model, c.subject_id, c.input, c.attempt, c.max_attempts, c.chain_id, c.chain_depth,
+        c.last_error, c.prompt_template, c.output_schema, c.script, c.sql_function, c.options,
+        c.timeout_s, c.lease_s
+    from claimed as c
+    order by c.priority desc, c.ticket_id;
+
+    get diagnostics v_claimed = row_count;
+    if v_claimed > 0 then
+        insert into turing.batches (batch_id, worker, model, claimed_at, size)
+        values (v_batch, p_worker, p_model, v_now, v_claimed);
+    end if;
+    update turing.runners as r
+    set last_seen_at = v_now, current_model = p_model,
+        current_batch_id = case when v_claimed > 0 then v_batch else r.current_batch_id end
+    where r.worker = p_worker;
+end;
+$$;
+
+comment on function turing.claim_batch(text, text, integer) is
+'Claim up to p_limit pending tickets of the enabled actors of model p_model for worker '
+'p_worker (FOR UPDATE SKIP LOCKED: concurrent runners never share a ticket and never wait on '
+'each other). Tops up the buffers through discover first when they run low. Each ticket gets a '
+'lease (lease_token, lease_expires_at = now + min(lease, timeout)) and a hard deadline '
+'(started_at + timeout); it returns everything the runner needs to run it. Raises TR003 for a '
+'model no actor uses.';

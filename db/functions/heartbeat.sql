@@ -1,0 +1,43 @@
+-- heartbeat: a runner extends the leases of the tickets it is running and says it is alive.
+create or replace function turing.heartbeat(
+    p_worker text,
+    p_ticket_ids bigint [] default '{}',
+    p_lease_tokens uuid [] default '{}'
+)
+returns table (ticket_id bigint, held boolean, lease_expires_at timestamptz)
+language plpgsql
+security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+    v_now timestamptz := clock_timestamp();
+begin
+    update turing.runners as r set last_seen_at = v_now where r.worker = p_worker;
+    return query
+    with src as (
+        select *
+        from unnest(p_ticket_ids, p_lease_tokens) with ordinality as s (ticket_id, lease_token, ord)
+    ),
+    extended as (
+        update turing.ticket_open as o
+        -- why: a heartbeat never extends past the hard deadline (started_at + timeout), so a
+        -- call that hangs while its runner stays alive is still taken back by reap().
+        set lease_expires_at = least(v_now + least(a.lease, a.timeout), o.started_at + a.timeout),
+            heartbeat_at = v_now
+        from src as s, turing.actors as a
+        where o.ticket_id = s.ticket_id and o.lease_token = s.lease_token
+            and o.status = 'running' and a.actor_id = o.actor_id
+        returning o.ticket_id, o.lease_expires_at
+    )
+    select s.ticket_id, e.ticket_id is not null, e.lease_expires_at
+    from src as s
+    left join extended as e on e.ticket_id = s.ticket_id
+    order by s.ord;
+end;
+$$;
+
+comment on function turing.heartbeat(text, bigint [], uuid []) is
+'Mark the runner alive and extend the leases of the tickets it runs to now + lease, never past '
+'started_at + timeout. held = false means that ticket is no longer this runner''s (reaped, '
+'cancelled): the runner should stop it; its result would be discarded anyway.';

@@ -1,0 +1,63 @@
+-- prune_history: apply the retention policy in small batches (short locks, no long
+-- transaction holding back vacuum).
+create or replace function turing.prune_history(p_batch integer default 5000)
+returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_started timestamptz := clock_timestamp();
+    v_policy record;
+    v_rows bigint;
+    v_total bigint := 0;
+    v_detail jsonb := '{}';
+begin
+    for v_policy in
+        select r.status, r.keep from turing.retention as r
+        where r.keep is not null and r.status <> 'maintenance_log'
+        order by r.status
+    loop
+        -- why: delete the oldest p_batch rows of one status through the (status, finished_at)
+        -- index; each call is a bounded, short statement, and autovacuum reuses the space, so
+        -- history neither bloats nor takes long locks. Call it repeatedly (tick does) to catch up.
+        delete from turing.ticket_history as h
+        where h.ticket_id in (
+            select x.ticket_id from turing.ticket_history as x
+            where x.status = v_policy.status and x.finished_at < v_started - v_policy.keep
+            order by x.finished_at
+            limit p_batch
+        );
+        get diagnostics v_rows = row_count;
+        v_total := v_total + v_rows;
+        v_detail := v_detail || jsonb_build_object(v_policy.status, v_rows);
+    end loop;
+
+    delete from turing.chain_steps as c
+    where c.ctid in (
+        select x.ctid from turing.chain_steps as x
+        where x.created_at < v_started - coalesce(
+            (select r.keep from turing.retention as r where r.status = 'completed'), interval '30 days'
+        )
+        limit p_batch
+    );
+    delete from turing.maintenance_log as l
+    where l.log_id in (
+        select x.log_id from turing.maintenance_log as x
+        where x.started_at < v_started - coalesce(
+            (select r.keep from turing.retention as r where r.status = 'maintenance_log'),
+            interval '14 days'
+        )
+        order by x.log_id
+        limit p_batch
+    );
+    insert into turing.maintenance_log (operation, started_at, rows_affected, detail)
+    values ('prune_history', v_started, v_total, v_detail);
+    return v_total;
+end;
+$$;
+
+comment on function turing.prune_history(integer) is
+'Delete finished tickets older than their status''s keep in turing.retention, at most p_batch '
+'rows per status per call (dead: kept until handled by default), plus old chain_steps and '
+'maintenance_log rows. Returns tickets deleted; tick() calls it every run.';

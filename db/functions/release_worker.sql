@@ -1,0 +1,43 @@
+-- release_worker: graceful stop. Give a runner's unstarted claims back at once.
+create or replace function turing.release_worker(
+    p_worker text,
+    p_ticket_ids bigint [] default null,
+    p_stopping boolean default true
+)
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_released integer;
+    v_now timestamptz := clock_timestamp();
+begin
+    -- why: a released claim is not an attempt: it goes back to pending with the same attempt
+    -- number and no error, so nothing is ever marked "interrupted".
+    update turing.ticket_open as o
+    set status = 'pending', started_at = null, worker = null, batch_id = null,
+        lease_token = null, lease_expires_at = null, heartbeat_at = null
+    where o.status = 'running' and o.worker = p_worker
+        and (p_ticket_ids is null or o.ticket_id = any(p_ticket_ids));
+    get diagnostics v_released = row_count;
+    if p_stopping then
+        update turing.runners as r
+        set status = case when exists (
+                select from turing.ticket_open as o where o.worker = p_worker and o.status = 'running'
+            ) then 'stopping' else 'stopped' end,
+            stopped_at = v_now, last_seen_at = v_now
+        where r.worker = p_worker;
+        perform turing._emit_events(array[jsonb_build_object(
+            'event', 'runner.stopped', 'worker', p_worker, 'released', v_released, 'at', v_now
+        )]);
+    end if;
+    return v_released;
+end;
+$$;
+
+comment on function turing.release_worker(text, bigint [], boolean) is
+'Graceful stop: put the worker''s claimed-but-unstarted tickets (p_ticket_ids, or all its running '
+'tickets when NULL) back to pending at once, same attempt, no error. With p_stopping the runner '
+'is marked stopping (still finishing calls) or stopped, and a runner.stopped event is sent. '
+'Returns the number released.';

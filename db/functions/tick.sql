@@ -1,0 +1,41 @@
+-- tick: the periodic maintenance entry point for cron (`turing tick`) or pg_cron.
+create or replace function turing.tick(p_caller text default 'tick')
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_started timestamptz := clock_timestamp();
+    v_reaped integer;
+    v_discovered integer := 0;
+    v_model text;
+    v_metrics integer;
+    v_pruned bigint;
+    v_result jsonb;
+begin
+    v_reaped := turing.reap(p_caller);
+    for v_model in select distinct a.model from turing.actors as a where a.enabled order by 1 loop
+        v_discovered := v_discovered + turing._top_up(v_model, 1);
+    end loop;
+    v_metrics := turing.compute_metrics(current_date);
+    -- why: attempts that finished just before midnight are folded into yesterday's row too.
+    if clock_timestamp() - current_date::timestamptz < interval '1 hour' then
+        v_metrics := v_metrics + turing.compute_metrics(current_date - 1);
+    end if;
+    v_pruned := turing.prune_history();
+    v_result := jsonb_build_object(
+        'reaped', v_reaped, 'discovered', v_discovered, 'metrics_rows', v_metrics,
+        'pruned', v_pruned
+    );
+    insert into turing.maintenance_log (operation, started_at, rows_affected, caller, detail)
+    values ('tick', v_started, v_reaped + v_discovered, p_caller, v_result);
+    return v_result;
+end;
+$$;
+
+comment on function turing.tick(text) is
+'Periodic maintenance in one call: reap(), discover for every model whose buffers run low, '
+'compute_metrics(today), prune_history(). Returns what it did as JSON. Call it every minute: '
+'`* * * * * turing tick` from cron, or select cron.schedule(''turing-tick'', ''* * * * *'', '
+'''select turing.tick()'') with pg_cron.';

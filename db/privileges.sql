@@ -1,0 +1,31 @@
+-- privileges: least privilege for the three roles, re-applied after every upgrade.
+-- turing_runner: execute the runner API only (security definer functions); reads nothing.
+-- turing_viewer: read the monitoring views.
+-- turing_admin: register actors, submit work, operate; owns nothing it could break.
+
+revoke all on all tables in schema turing from public;
+revoke all on all sequences in schema turing from public;
+revoke all on all functions in schema turing from public;
+revoke all on schema turing from public;
+
+grant usage on schema turing to turing_runner, turing_viewer, turing_admin;
+
+grant execute on function
+turing.claim_batch(text, text, integer),
+turing.complete_ticket(bigint, uuid, jsonb),
+turing.complete_batch(bigint [], uuid [], jsonb []),
+turing.fail_ticket(bigint, uuid, text, text, boolean),
+turing.fail_batch(bigint [], uuid [], text [], text [], boolean []),
+turing.heartbeat(text, bigint [], uuid []),
+turing.register_runner(text, text [], text, integer, integer, jsonb),
+turing.release_worker(text, bigint [], boolean),
+turing.reap(text),
+turing.startup_state(text [])
+to turing_runner, turing_admin;
+
+grant select on
+turing.tickets, turing.v_counts, turing.v_stuck, turing.v_timeout_recommendations
+to turing_viewer, turing_admin;
+
+grant execute on all functions in schema turing to turing_admin;
+grant select on all tables in schema turing to turing_admin;

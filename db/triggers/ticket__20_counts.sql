@@ -1,0 +1,77 @@
+-- ticket__20_counts: keep turing.ticket_counts exact (invariant 6) with one upsert per statement
+-- and (actor, status), never one per row. Shared by ticket_open and ticket_history.
+create or replace function turing._ticket_counts_apply()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+    -- why: each backend writes its own slot, so concurrent runners do not queue on one counter
+    -- row; readers sum the 16 slots.
+    v_slot smallint := (pg_catalog.pg_backend_pid() % 16)::smallint;
+begin
+    if tg_op = 'INSERT' then
+        insert into turing.ticket_counts as c (actor_id, status, slot, n)
+        select r.actor_id, r.status, v_slot, count(*)
+        from new_rows as r
+        group by r.actor_id, r.status
+        order by r.actor_id, r.status
+        on conflict (actor_id, status, slot) do update set n = c.n + excluded.n;
+    elsif tg_op = 'DELETE' then
+        insert into turing.ticket_counts as c (actor_id, status, slot, n)
+        select r.actor_id, r.status, v_slot, -count(*)
+        from old_rows as r
+        group by r.actor_id, r.status
+        order by r.actor_id, r.status
+        on conflict (actor_id, status, slot) do update set n = c.n + excluded.n;
+    else
+        insert into turing.ticket_counts as c (actor_id, status, slot, n)
+        select d.actor_id, d.status, v_slot, sum(d.delta)
+        from (
+            select o.actor_id, o.status, -1 as delta from old_rows as o
+            union all
+            select n.actor_id, n.status, 1 as delta from new_rows as n
+        ) as d
+        group by d.actor_id, d.status
+        having sum(d.delta) <> 0
+        order by d.actor_id, d.status
+        on conflict (actor_id, status, slot) do update set n = c.n + excluded.n;
+    end if;
+    return null;
+end;
+$$;
+
+comment on function turing._ticket_counts_apply() is
+'Statement trigger: folds the rows a statement inserted, deleted or re-statused in ticket_open '
+'or ticket_history into ticket_counts (one upsert per actor and status, in a fixed order so two '
+'writers cannot deadlock).';
+
+drop trigger if exists ticket_open__20_counts_ins on turing.ticket_open;
+create trigger ticket_open__20_counts_ins
+after insert on turing.ticket_open
+referencing new table as new_rows
+for each statement execute function turing._ticket_counts_apply();
+
+drop trigger if exists ticket_open__20_counts_upd on turing.ticket_open;
+create trigger ticket_open__20_counts_upd
+after update on turing.ticket_open
+referencing old table as old_rows new table as new_rows
+for each statement execute function turing._ticket_counts_apply();
+
+drop trigger if exists ticket_open__20_counts_del on turing.ticket_open;
+create trigger ticket_open__20_counts_del
+after delete on turing.ticket_open
+referencing old table as old_rows
+for each statement execute function turing._ticket_counts_apply();
+
+drop trigger if exists ticket_history__20_counts_ins on turing.ticket_history;
+create trigger ticket_history__20_counts_ins
+after insert on turing.ticket_history
+referencing new table as new_rows
+for each statement execute function turing._ticket_counts_apply();
+
+drop trigger if exists ticket_history__20_counts_del on turing.ticket_history;
+create trigger ticket_history__20_counts_del
+after delete on turing.ticket_history
+referencing old table as old_rows
+for each statement execute function turing._ticket_counts_apply();
