@@ -52,7 +52,7 @@ class SchemaStatus:
 
 
 def sql_root() -> Traversable:
-    return resources.files("turing_pg.db")
+    return resources.files("turing_pg.dbfiles")
 
 
 def _sorted_sql(folder: str) -> list[Traversable]:

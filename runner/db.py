@@ -1,0 +1,438 @@
+"""The one place Python talks to PostgreSQL.
+
+Every call is a named SQL function of the `turing` schema with bound parameters; no SQL is built
+from strings. Errors raised by those functions carry a project SQLSTATE (``TRnnn``); they are
+mapped here, once, to the domain exceptions below, which the CLI maps to exit codes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+# --------------------------------------------------------------------------------------------
+# Errors
+
+
+class TuringError(Exception):
+    """Base of every error Turing reports to a user; ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 1
+    sqlstate: str | None = None
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\nhint: {self.hint}" if self.hint else self.message
+
+
+class InvalidWorkQuery(TuringError):
+    sqlstate, exit_code = "TR001", 3
+
+
+class UnknownActor(TuringError):
+    sqlstate, exit_code = "TR002", 4
+
+
+class UnknownModel(TuringError):
+    sqlstate, exit_code = "TR003", 4
+
+
+class ChainTooDeep(TuringError):
+    sqlstate, exit_code = "TR004", 5
+
+
+class ChainLoop(TuringError):
+    sqlstate, exit_code = "TR005", 5
+
+
+class DuplicateOpenTicket(TuringError):
+    sqlstate, exit_code = "TR006", 5
+
+
+class InvalidOutput(TuringError):
+    sqlstate, exit_code = "TR007", 3
+
+
+class IllegalTransition(TuringError):
+    sqlstate, exit_code = "TR008", 5
+
+
+class InvalidActor(TuringError):
+    sqlstate, exit_code = "TR009", 3
+
+
+class UnknownTicket(TuringError):
+    sqlstate, exit_code = "TR010", 4
+
+
+class DiscoverFailed(TuringError):
+    sqlstate, exit_code = "TR011", 6
+
+
+class InvalidArgument(TuringError):
+    sqlstate, exit_code = "TR012", 2
+
+
+class DatabaseUnavailable(TuringError):
+    """The database cannot be reached (down, restarting, wrong DSN)."""
+
+    exit_code = 7
+
+
+_BY_SQLSTATE: dict[str, type[TuringError]] = {
+    cls.sqlstate: cls
+    for cls in (
+        InvalidWorkQuery, UnknownActor, UnknownModel, ChainTooDeep, ChainLoop,
+        DuplicateOpenTicket, InvalidOutput, IllegalTransition, InvalidActor, UnknownTicket,
+        DiscoverFailed, InvalidArgument,
+    )
+    if cls.sqlstate
+}
+
+
+def map_error(exc: psycopg.Error) -> Exception:
+    """The domain exception for a psycopg error (or the error itself when it is not ours)."""
+    state = exc.sqlstate or ""
+    diag = exc.diag
+    if state in _BY_SQLSTATE:
+        return _BY_SQLSTATE[state](diag.message_primary or str(exc), diag.message_hint)
+    if isinstance(exc, psycopg.errors.InvalidTextRepresentation) and "json" in str(exc).lower():
+        return InvalidOutput(f"not valid JSON: {diag.message_primary}", diag.message_detail)
+    if isinstance(exc, psycopg.OperationalError) and not state:
+        return DatabaseUnavailable(
+            f"cannot reach the database: {str(exc).strip()}",
+            "check that PostgreSQL is running and the DSN (--dsn / TURING_DSN) is right; "
+            "for the embedded server run `turing db up`",
+        )
+    return exc
+
+
+@contextmanager
+def mapped_errors() -> Iterator[None]:
+    try:
+        yield
+    except psycopg.Error as exc:
+        mapped = map_error(exc)
+        if mapped is exc:
+            raise
+        raise mapped from exc
+
+
+# --------------------------------------------------------------------------------------------
+# Records that cross the boundary
+
+
+@dataclass(frozen=True)
+class ClaimedTicket:
+    """One ticket as claim_batch returns it: everything a runner needs to run it."""
+
+    ticket_id: int
+    lease_token: UUID
+    lease_expires_at: datetime
+    deadline: datetime
+    batch_id: int
+    actor: str
+    kind: str
+    model: str
+    subject_id: str
+    input: dict[str, Any]
+    attempt: int
+    max_attempts: int
+    chain_id: int
+    chain_depth: int
+    last_error: str | None
+    prompt_template: str | None
+    output_schema: dict[str, Any] | None
+    script: str | None
+    sql_function: str | None
+    options: dict[str, Any]
+    timeout_s: float
+    lease_s: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one reported result."""
+
+    ticket_id: int
+    accepted: bool
+    status: str | None
+    retry_ticket_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ActorState:
+    actor: str
+    model: str
+    enabled: bool
+    pending: int
+    running: int
+    expired: int
+    dead: int
+
+
+@dataclass
+class ActorDefinition:
+    """An actor as register_actor() takes it (None = the column default)."""
+
+    name: str
+    kind: str
+    model: str | None = None
+    work_query: str | None = None
+    prompt_template: str | None = None
+    output_schema: dict[str, Any] | None = None
+    script: str | None = None
+    sql_function: str | None = None
+    on_complete: str | None = None
+    inbox: list[str] | None = None
+    outbox: list[str] | None = None
+    batch_size: int | None = None
+    buffer_size: int | None = None
+    timeout: str | None = None
+    lease: str | None = None
+    max_attempts: int | None = None
+    backoff_base: str | None = None
+    backoff_max: str | None = None
+    priority: int | None = None
+    enabled: bool | None = None
+    raq_stage: str | None = None
+    options: dict[str, Any] | None = field(default=None)
+    description: str | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# The client
+
+
+def connect_kwargs() -> dict[str, Any]:
+    """Session settings for every Turing connection."""
+    timeout_ms = int(float(os.environ.get("TURING_STATEMENT_TIMEOUT", "30")) * 1000)
+    # why: no call may hang forever; discover catches a cancelled work_query and backs off.
+    return {
+        "autocommit": True,
+        "options": f"-c statement_timeout={timeout_ms} -c application_name=turing",
+    }
+
+
+class Turing:
+    """Calls the SQL API. Each call borrows a pooled connection for the call only, so nothing
+    holds a connection or a transaction between calls (invariant 8)."""
+
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 4) -> None:
+        self.dsn = dsn
+        self.pool = ConnectionPool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs=connect_kwargs(),
+            open=False,
+            name="turing",
+        )
+        with mapped_errors():
+            self.pool.open(wait=True, timeout=15)
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def __enter__(self) -> Turing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _rows(self, query: str, params: dict[str, Any] | Sequence[Any] | None = None
+              ) -> list[dict[str, Any]]:
+        with mapped_errors(), self.pool.connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            cur.execute(query, params)
+            return list(cur.fetchall()) if cur.description else []
+
+    def _value(self, query: str, params: dict[str, Any] | Sequence[Any] | None = None) -> Any:
+        rows = self._rows(query, params)
+        return next(iter(rows[0].values())) if rows else None
+
+    # -- actors -----------------------------------------------------------------------------
+    def register_actor(self, actor: ActorDefinition) -> int:
+        params = {k: v for k, v in actor.__dict__.items()}
+        for key in ("output_schema", "options"):
+            if params[key] is not None:
+                params[key] = Jsonb(params[key])
+        return int(
+            self._value(
+                "select turing.register_actor("
+                "p_name => %(name)s, p_kind => %(kind)s, p_model => %(model)s, "
+                "p_work_query => %(work_query)s, p_prompt_template => %(prompt_template)s, "
+                "p_output_schema => %(output_schema)s, p_script => %(script)s, "
+                "p_sql_function => %(sql_function)s, p_on_complete => %(on_complete)s, "
+                "p_inbox => %(inbox)s, p_outbox => %(outbox)s, p_batch_size => %(batch_size)s, "
+                "p_buffer_size => %(buffer_size)s, p_timeout => %(timeout)s::interval, "
+                "p_lease => %(lease)s::interval, p_max_attempts => %(max_attempts)s, "
+                "p_backoff_base => %(backoff_base)s::interval, "
+                "p_backoff_max => %(backoff_max)s::interval, p_priority => %(priority)s, "
+                "p_enabled => %(enabled)s, p_raq_stage => %(raq_stage)s, "
+                "p_options => %(options)s, p_description => %(description)s)",
+                params,
+            )
+        )
+
+    def set_actor_enabled(self, actor: str, enabled: bool) -> bool:
+        return bool(
+            self._value(
+                "select turing.set_actor_enabled(p_actor => %(a)s, p_enabled => %(e)s)",
+                {"a": actor, "e": enabled},
+            )
+        )
+
+    def discover(self, actor: str) -> int:
+        return int(self._value("select turing.discover(p_actor => %(a)s)", {"a": actor}))
+
+    # -- work -------------------------------------------------------------------------------
+    def submit(self, actor: str, subject_id: str, input: dict[str, Any] | None = None,
+               priority: int | None = None) -> int:
+        return int(
+            self._value(
+                "select turing.submit(p_actor => %(a)s, p_subject_id => %(s)s, "
+                "p_input => %(i)s, p_priority => %(p)s)",
+                {"a": actor, "s": str(subject_id), "i": Jsonb(input or {}), "p": priority},
+            )
+        )
+
+    def cancel_ticket(self, ticket_id: int, reason: str | None = None) -> bool:
+        return bool(
+            self._value(
+                "select turing.cancel_ticket(p_ticket_id => %(t)s, p_reason => %(r)s)",
+                {"t": ticket_id, "r": reason},
+            )
+        )
+
+    # -- the runner API ---------------------------------------------------------------------
+    def register_runner(self, worker: str, models: list[str], *, hostname: str | None = None,
+                        pid: int | None = None, concurrency: int | None = None,
+                        info: dict[str, Any] | None = None) -> None:
+        self._rows(
+            "select turing.register_runner(p_worker => %(w)s, p_models => %(m)s, "
+            "p_hostname => %(h)s, p_pid => %(p)s, p_concurrency => %(c)s, p_info => %(i)s)",
+            {"w": worker, "m": models, "h": hostname, "p": pid, "c": concurrency,
+             "i": Jsonb(info or {})},
+        )
+
+    def claim_batch(self, model: str, worker: str, limit: int) -> list[ClaimedTicket]:
+        rows = self._rows(
+            "select * from turing.claim_batch(p_model => %(m)s, p_worker => %(w)s, "
+            "p_limit => %(n)s)",
+            {"m": model, "w": worker, "n": limit},
+        )
+        return [ClaimedTicket(**r) for r in rows]
+
+    def complete_batch(self, results: Sequence[tuple[int, UUID, Any]]) -> list[Outcome]:
+        rows = self._rows(
+            "select * from turing.complete_batch(p_ticket_ids => %(i)s, "
+            "p_lease_tokens => %(t)s, p_outputs => %(o)s::jsonb[])",
+            {
+                "i": [r[0] for r in results],
+                "t": [r[1] for r in results],
+                "o": [json.dumps(r[2]) for r in results],
+            },
+        )
+        return [Outcome(r["ticket_id"], r["accepted"], r["status"]) for r in rows]
+
+    def complete_ticket(self, ticket_id: int, lease_token: UUID, output: Any) -> bool:
+        return bool(
+            self._value(
+                "select turing.complete_ticket(p_ticket_id => %(i)s, p_lease_token => %(t)s, "
+                "p_output => %(o)s)",
+                {"i": ticket_id, "t": lease_token, "o": Jsonb(output)},
+            )
+        )
+
+    def fail_batch(self, failures: Sequence[tuple[int, UUID, str, str, bool]]) -> list[Outcome]:
+        rows = self._rows(
+            "select * from turing.fail_batch(p_ticket_ids => %(i)s, p_lease_tokens => %(t)s, "
+            "p_errors => %(e)s, p_kinds => %(k)s, p_retryable => %(r)s)",
+            {
+                "i": [f[0] for f in failures],
+                "t": [f[1] for f in failures],
+                "e": [f[2] for f in failures],
+                "k": [f[3] for f in failures],
+                "r": [f[4] for f in failures],
+            },
+        )
+        return [
+            Outcome(r["ticket_id"], r["accepted"], r["status"], r["retry_ticket_id"]) for r in rows
+        ]
+
+    def fail_ticket(self, ticket_id: int, lease_token: UUID, error: str, kind: str = "failed",
+                    retryable: bool = True) -> bool:
+        return bool(
+            self._value(
+                "select turing.fail_ticket(p_ticket_id => %(i)s, p_lease_token => %(t)s, "
+                "p_error => %(e)s, p_kind => %(k)s, p_retryable => %(r)s)",
+                {"i": ticket_id, "t": lease_token, "e": error, "k": kind, "r": retryable},
+            )
+        )
+
+    def heartbeat(self, worker: str, tickets: Sequence[tuple[int, UUID]] = ()
+                  ) -> dict[int, bool]:
+        rows = self._rows(
+            "select * from turing.heartbeat(p_worker => %(w)s, p_ticket_ids => %(i)s, "
+            "p_lease_tokens => %(t)s)",
+            {"w": worker, "i": [t[0] for t in tickets], "t": [t[1] for t in tickets]},
+        )
+        return {r["ticket_id"]: r["held"] for r in rows}
+
+    def release_worker(self, worker: str, ticket_ids: list[int] | None = None,
+                       stopping: bool = True) -> int:
+        return int(
+            self._value(
+                "select turing.release_worker(p_worker => %(w)s, p_ticket_ids => %(i)s, "
+                "p_stopping => %(s)s)",
+                {"w": worker, "i": ticket_ids, "s": stopping},
+            )
+        )
+
+    def reap(self, caller: str | None = None) -> int:
+        return int(self._value("select turing.reap(p_caller => %(c)s)", {"c": caller}))
+
+    def tick(self, caller: str = "tick") -> dict[str, Any]:
+        return dict(self._value("select turing.tick(p_caller => %(c)s)", {"c": caller}))
+
+    def compute_metrics(self, day: str | None = None) -> int:
+        if day is None:
+            return int(self._value("select turing.compute_metrics()"))
+        return int(self._value("select turing.compute_metrics(p_day => %(d)s::date)", {"d": day}))
+
+    def startup_state(self, models: list[str] | None = None) -> list[ActorState]:
+        rows = self._rows(
+            "select * from turing.startup_state(p_models => %(m)s)", {"m": models}
+        )
+        return [ActorState(**r) for r in rows]
+
+    # -- monitoring -------------------------------------------------------------------------
+    def counts(self) -> list[dict[str, Any]]:
+        return self._rows("select * from turing.v_counts order by actor, status")
+
+    def view(self, name: str) -> list[dict[str, Any]]:
+        """Rows of one of the monitoring views (name checked against the known ones)."""
+        allowed = {"v_counts", "v_stuck", "v_timeout_recommendations"}
+        if name not in allowed:
+            raise InvalidArgument(f"unknown view {name!r}", f"one of {sorted(allowed)}")
+        query = psycopg.sql.SQL("select * from {}").format(psycopg.sql.Identifier("turing", name))
+        with mapped_errors(), self.pool.connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            cur.execute(query)
+            return list(cur.fetchall())
