@@ -186,7 +186,9 @@ class FaultRule:
 
     def __post_init__(self) -> None:
         if self.action not in FAULT_ACTIONS:
-            raise ValueError(f"unknown fault action {self.action!r}; one of {sorted(FAULT_ACTIONS)}")
+            raise ValueError(
+                f"unknown fault action {self.action!r}; one of {sorted(FAULT_ACTIONS)}"
+            )
         if self.model:
             self.model = normalize_model_name(self.model)
         if self.endpoint:
@@ -240,8 +242,12 @@ class FakeConfig:
     faults: list[FaultRule] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.models = [m if isinstance(m, ModelSpec) else ModelSpec.from_dict(m) for m in self.models]
-        self.faults = [f if isinstance(f, FaultRule) else FaultRule.from_dict(f) for f in self.faults]
+        self.models = [
+            m if isinstance(m, ModelSpec) else ModelSpec.from_dict(m) for m in self.models
+        ]
+        self.faults = [
+            f if isinstance(f, FaultRule) else FaultRule.from_dict(f) for f in self.faults
+        ]
         self.validate()
 
     def validate(self) -> None:
@@ -281,7 +287,7 @@ def _checked_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
 _UNITS = {
     "ns": 1e-9,
     "us": 1e-6,
-    "µs": 1e-6,  # U+00B5 micro sign  # noqa: RUF001
+    "µs": 1e-6,  # U+00B5 micro sign
     "μs": 1e-6,  # U+03BC greek mu
     "ms": 1e-3,
     "s": 1.0,

@@ -66,7 +66,10 @@ def words(rng: random.Random, n: int) -> str:
 
 def json_mode_value(rng: random.Random) -> dict[str, Any]:
     """format="json" without a schema: any object is valid, so say it is simulated."""
-    return {"answer": f"{SIM_PREFIX} {words(rng, 3 + rng.randrange(8))}", "id": rng.randrange(1, 10_000)}
+    return {
+        "answer": f"{SIM_PREFIX} {words(rng, 3 + rng.randrange(8))}",
+        "id": rng.randrange(1, 10_000),
+    }
 
 
 def dump_json(value: Any) -> str:
@@ -78,7 +81,7 @@ def dump_json(value: Any) -> str:
 
 
 def generate_instance(schema: Any, rng: random.Random) -> Any:
-    """A value that validates against ``schema`` (the subset Ollama's grammar converter supports)."""
+    """A value valid against ``schema`` (the subset Ollama's grammar converter supports)."""
     if schema is True or schema == {}:
         return f"{SIM_PREFIX} {words(rng, 2)}"
     if not isinstance(schema, dict):
@@ -104,7 +107,9 @@ def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 
 def _is_null(schema: Any) -> bool:
-    return isinstance(schema, dict) and (schema.get("type") == "null" or schema.get("const", 1) is None)
+    return isinstance(schema, dict) and (
+        schema.get("type") == "null" or schema.get("const", 1) is None
+    )
 
 
 class _Gen:
@@ -136,7 +141,7 @@ class _Gen:
             target = self._lookup(schema["$ref"])
             siblings = {k: v for k, v in schema.items() if k != "$ref"}
             if not isinstance(target, dict):
-                return target if not siblings else siblings
+                return siblings if siblings else target
             schema = _merge(target, siblings) if siblings else target
         raise SchemaError("$ref cycle")
 
@@ -224,7 +229,9 @@ class _Gen:
         n = 0
         while len(out) < min_props and extra is not False:
             n += 1
-            out.setdefault(f"extra_{n}", self.gen(extra if isinstance(extra, dict) else {}, depth + 1))
+            out.setdefault(
+                f"extra_{n}", self.gen(extra if isinstance(extra, dict) else {}, depth + 1)
+            )
         return out
 
     def _array(self, schema: dict[str, Any], depth: int) -> list[Any]:
@@ -316,7 +323,9 @@ class _Gen:
 
 
 def _infer_type(schema: dict[str, Any]) -> str:
-    if any(k in schema for k in ("properties", "required", "additionalProperties", "minProperties")):
+    if any(
+        k in schema for k in ("properties", "required", "additionalProperties", "minProperties")
+    ):
         return "object"
     if any(k in schema for k in ("items", "prefixItems", "minItems", "maxItems")):
         return "array"

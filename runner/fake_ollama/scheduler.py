@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import (
-    LOAD_TIMEOUT_MESSAGE,
-    RUNNER_OPTION_KEYS,
     DEFAULT_LOAD_FAIL_MESSAGE,
+    LOAD_TIMEOUT_MESSAGE,
     FakeConfig,
     FaultRule,
     ModelSpec,
@@ -157,12 +156,23 @@ class Scheduler:
                 self.stats.max_pending = max(self.stats.max_pending, len(self.pending))
                 self.stats.event("queued", req.model, req.id, pending=len(self.pending))
                 self._wakeup.set()
-                r = await req.future
+                try:
+                    r = await req.future
+                except asyncio.CancelledError:
+                    fut = req.future
+                    if fut.done() and not fut.cancelled() and fut.exception() is None:
+                        # Assigned (and maybe a load started) just as the client went away.
+                        req.runner = fut.result()
+                        self._cancel_attached(req)
+                    raise
             req.runner = r
             req.stage = "loading"
             assert r.loaded is not None
             try:
                 await asyncio.shield(r.loaded)
+            except asyncio.CancelledError:
+                self._cancel_attached(req)
+                raise
             except LoadAborted:
                 self.release(req, r)
                 req.runner = None
@@ -174,11 +184,17 @@ class Scheduler:
                 raise
             return r
 
-    def on_cancel(self, req: GenRequest) -> None:
-        """Client disconnected while req was queued/loading: abort the load it triggered."""
+    def _cancel_attached(self, req: GenRequest) -> None:
+        """The client went away while waiting for its runner: drop the reference, and abort the
+        load if this request triggered it (real Ollama ties the load to that request's context,
+        so a client timeout shorter than the load time makes every retry restart the load)."""
         r = req.runner
-        if r is not None and r.state == "loading" and r.trigger is req and r.load_task:
+        if r is None:
+            return
+        if r.state == "loading" and r.trigger is req and r.load_task is not None:
             r.load_task.cancel()
+        self.release(req, r)
+        req.runner = None
 
     def attach(self, req: GenRequest, r: Runner) -> None:
         r.refcount += 1
@@ -407,7 +423,9 @@ class Scheduler:
             seconds = self.cfg.load_timeout_s
             fail = LOAD_TIMEOUT_MESSAGE
         started = time.monotonic()
-        self.stats.event("load_start", r.model, r.trigger.id if r.trigger else None, seconds=seconds)
+        self.stats.event(
+            "load_start", r.model, r.trigger.id if r.trigger else None, seconds=seconds
+        )
         self.stats.activity(self.stats.gpu_loading, True, started)
         try:
             await asyncio.sleep(self.scaled(seconds))

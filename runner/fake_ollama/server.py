@@ -138,7 +138,9 @@ class FakeOllama:
     Public methods are thread-safe: they hop onto the server's event loop.
     """
 
-    def __init__(self, config: FakeConfig | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, config: FakeConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.config = config if config is not None else FakeConfig()
         self.host = host
         self.port = port
@@ -272,7 +274,7 @@ class FakeOllama:
         self._call(lambda: self._reset(unload))
 
     def set(self, **changes: Any) -> dict[str, Any]:
-        """Live reconfiguration. num_parallel applies to runners loaded afterwards (as in Ollama)."""
+        """Live reconfiguration; num_parallel applies to runners loaded later (as in Ollama)."""
         return self._call(lambda: self._set(changes))
 
     def evict_now(self, model: str) -> bool:
@@ -335,7 +337,9 @@ class FakeOllama:
         if "fault_seed" in changes:
             self._fault_rng = random.Random(self.config.fault_seed)
         if "max_events" in changes:
-            self._stats.events = type(self._stats.events)(self._stats.events, maxlen=self.config.max_events)
+            self._stats.events = type(self._stats.events)(
+                self._stats.events, maxlen=self.config.max_events
+            )
         return {k: getattr(self.config, k) for k in sorted(names)}
 
     def _evict(self, model: str) -> bool:
@@ -355,7 +359,9 @@ class FakeOllama:
 
     # --- connection handling -----------------------------------------------------------------
 
-    async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._conn_tasks.add(task)
@@ -371,7 +377,11 @@ class FakeOllama:
                     break
                 if not await self._dispatch(conn, req):
                     break
-        except (ConnectionError, OSError):
+        except OSError:
+            pass
+        except asyncio.CancelledError:
+            # Only our own shutdown cancels this task. asyncio's start_server callback calls
+            # task.exception(), which raises on a cancelled task, so end it normally instead.
             pass
         except Exception:
             log.exception("fake ollama connection error")
@@ -578,7 +588,7 @@ class FakeOllama:
 
     # --- /api/chat and /api/generate -----------------------------------------------------------
 
-    def _parse(self, req: Request, endpoint: str, t_arrival: float) -> _Ctx:
+    def _parse(self, conn: Connection, req: Request, endpoint: str, t_arrival: float) -> _Ctx:
         chat = endpoint == "chat"
         body = self._json_body(req)
         try:
@@ -614,7 +624,9 @@ class FakeOllama:
         if chat:
             messages = body.get("messages") or []
             if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
-                raise HTTPError(400, "json: cannot unmarshal messages into Go value of type []api.Message")
+                raise HTTPError(
+                    400, "json: cannot unmarshal messages into Go value of type []api.Message"
+                )
             texts = [str(m.get("content") or "") for m in messages]
             prompt_text = "\n".join(texts)
             prompt_tokens = math.ceil(sum(len(t) for t in texts) / 4) + 4 * len(messages)
@@ -631,7 +643,7 @@ class FakeOllama:
         defaults = {"num_ctx": self.config.default_num_ctx}
         runner_key = tuple(options.get(k, defaults.get(k)) for k in RUNNER_OPTION_KEYS)
         return _Ctx(
-            conn=None,  # type: ignore[arg-type]  # filled by the caller
+            conn=conn,
             endpoint=endpoint,
             body=body,
             label=label,
@@ -694,11 +706,10 @@ class FakeOllama:
     async def _generation(self, conn: Connection, req: Request, endpoint: str) -> bool:
         t_arrival = time.monotonic()
         try:
-            ctx = self._parse(req, endpoint, t_arrival)
+            ctx = self._parse(conn, req, endpoint, t_arrival)
         except HTTPError as exc:
             await conn.send_json(exc.status, {"error": exc.message}, extra=[SIMULATED_HEADER])
             return True
-        ctx.conn = conn
         ctx.id = next(self._req_ids)
         self._stats.event("request_start", ctx.model, ctx.id, endpoint=endpoint, load=ctx.is_load)
         ctx.rules = self._match_faults(ctx)
@@ -720,7 +731,9 @@ class FakeOllama:
                 return await self._error(ctx, 503, BUSY_MESSAGE)
             rule = self._rule(ctx, "http_error", "before_load")
             if rule:
-                return await self._error(ctx, rule.status, rule.message or DEFAULT_LOAD_FAIL_MESSAGE)
+                return await self._error(
+                    ctx, rule.status, rule.message or DEFAULT_LOAD_FAIL_MESSAGE
+                )
             if self._rule(ctx, "hang", "queued"):
                 await self._hang()
             if ctx.is_load and ctx.keep_alive == 0:
@@ -747,7 +760,7 @@ class FakeOllama:
             self._stats.count_request(ctx.model, endpoint, 499)
             self._stats.event("cancel", ctx.model, ctx.id, stage=greq.stage)
             raise
-        except (ConnectionError, OSError):
+        except OSError:  # includes ConnectionResetError from writing to a gone client
             self._stats.model(ctx.model).canceled[greq.stage] += 1
             self._stats.count_request(ctx.model, endpoint, 499)
             self._stats.event("cancel", ctx.model, ctx.id, stage=greq.stage)
@@ -826,12 +839,16 @@ class FakeOllama:
         if bad is not None and bad.kind == "trailing_whitespace":
             filler = "\n "  # the classic format=json runaway: whitespace until num_predict
         elif bad is not None:
-            tokens = outputs.split_tokens(outputs.bad_output_text(bad.kind or "", text, value, schema))
+            tokens = outputs.split_tokens(
+                outputs.bad_output_text(bad.kind or "", text, value, schema)
+            )
         if self._rule(ctx, "runaway"):
             filler = filler or " and"
         thinking: list[str] = []
         if "thinking" in ctx.spec.capabilities and ctx.think is not False:
-            thinking = outputs.text_tokens(outputs.seeded_rng("thinking", rng.random()), "[simulated] hmm,")
+            thinking = outputs.text_tokens(
+                outputs.seeded_rng("thinking", rng.random()), "[simulated] hmm,"
+            )
         seq = [("thinking", t) for t in thinking] + [("content", t) for t in tokens]
         done_reason = "stop"
         stops = [s for s in options.get("stop") or [] if s]
@@ -900,6 +917,7 @@ class FakeOllama:
                 if i == len(seq):
                     break
                 if runner.crashed:  # another request crashed this runner under us
+                    self._stats.count_request(ctx.model, ctx.endpoint, 500)
                     return await out.fail(DEFAULT_RUNNER_STOPPED_MESSAGE, 500)
                 active = max(1, runner.active)
                 per_token = (1 + spec.parallel_slowdown * (active - 1)) / spec.decode_tok_s
@@ -946,7 +964,8 @@ class FakeOllama:
             return await out.malformed()
         if rule.action == "crash_runner":
             self._sched.crash(runner)
-            return await out.fail(rule.message or DEFAULT_RUNNER_STOPPED_MESSAGE, 500)
+        # stream_error / crash_runner: an error line in an open stream, else a plain 500.
+        self._stats.count_request(ctx.model, ctx.endpoint, 200 if ctx.conn.headers_sent else 500)
         return await out.fail(rule.message or DEFAULT_RUNNER_STOPPED_MESSAGE, 500)
 
     # --- replies -------------------------------------------------------------------------------
@@ -1043,13 +1062,20 @@ class _Output:
         content, thinking = (text, None) if kind == "content" else ("", text)
         await self._line({**self._base(), **self._piece(content, thinking), "done": False})
 
-    async def final(self, seq: list[tuple[str, str]], done_reason: str, metrics: dict[str, int]) -> bool:
+    async def final(
+        self, seq: list[tuple[str, str]], done_reason: str, metrics: dict[str, int]
+    ) -> bool:
         if self.ctx.stream:
             content, thinking = "", None
         else:
             content = "".join(t for k, t in seq if k == "content")
             thinking = "".join(t for k, t in seq if k == "thinking") or None
-        obj = {**self._base(), **self._piece(content, thinking), "done": True, "done_reason": done_reason}
+        obj = {
+            **self._base(),
+            **self._piece(content, thinking),
+            "done": True,
+            "done_reason": done_reason,
+        }
         if self.ctx.endpoint == "generate" and not self.ctx.raw:
             n = metrics["prompt_eval_count"] + metrics["eval_count"]
             base = int(outputs.seeded_rng(self.ctx.payload).random() * 100_000)
@@ -1064,8 +1090,6 @@ class _Output:
 
     async def fail(self, message: str, status: int) -> bool:
         """An error after the model started: an NDJSON error line if the stream is open."""
-        server_stats_status = 200 if self.conn.headers_sent else status
-        del server_stats_status  # counted by the caller's path; kept simple on purpose
         if self.conn.headers_sent:
             await self._line({"error": message})
             await self.conn.end_chunked()
@@ -1074,10 +1098,14 @@ class _Output:
         return True
 
     async def malformed(self) -> bool:
-        garbage = f'{outputs.SIM_PREFIX} malformed ndjson {{"model": "{self.ctx.label}", "done": fal'
+        garbage = (
+            f'{outputs.SIM_PREFIX} malformed ndjson {{"model": "{self.ctx.label}", "done": fal'
+        )
         if self.ctx.stream:
             await self._line(garbage)
             await self.conn.end_chunked()
         else:
-            await self.conn.send(200, garbage.encode(), "application/json; charset=utf-8", extra=[SIMULATED_HEADER])
+            await self.conn.send(
+                200, garbage.encode(), "application/json; charset=utf-8", extra=[SIMULATED_HEADER]
+            )
         return True

@@ -116,7 +116,9 @@ class Stats:
         codes = self.model(model).requests.setdefault(endpoint, {})
         codes[str(status)] = codes.get(str(status), 0) + 1
 
-    def event(self, kind: str, model: str | None = None, request_id: int | None = None, **detail: Any) -> None:
+    def event(
+        self, kind: str, model: str | None = None, request_id: int | None = None, **detail: Any
+    ) -> None:
         self._seq += 1
         self.events.append(
             {
@@ -171,7 +173,9 @@ class Stats:
         busy = self.gpu_busy.value(now)
         loading = self.gpu_loading.value(now)
         unloading = self.gpu_unloading.value(now)
-        models = {name: c.snapshot(self.model_busy[name], now) for name, c in sorted(self.models.items())}
+        models = {
+            name: c.snapshot(self.model_busy[name], now) for name, c in sorted(self.models.items())
+        }
         return {
             "t0": self.t0_wall,
             "wall_seconds": wall,

@@ -91,6 +91,7 @@ class Connection:
 
     async def read_request(self) -> Request | None:
         """Next request on the connection, or None when the client closed it cleanly."""
+        self.headers_sent = False
         while True:
             while self._buf.startswith(b"\r\n"):  # RFC 9112 allows stray CRLF between requests
                 del self._buf[:2]
@@ -130,7 +131,9 @@ class Connection:
             if length < 0 or length > MAX_BODY_BYTES:
                 raise BadRequest(413, "request body too large")
             body = await self._read_exact(length)
-        return Request(method=method.upper(), target=target, version=version, headers=headers, body=body)
+        return Request(
+            method=method.upper(), target=target, version=version, headers=headers, body=body
+        )
 
     async def _read_chunked_body(self) -> bytes:
         out = bytearray()
@@ -196,13 +199,9 @@ class Connection:
         body = json.dumps(obj, ensure_ascii=False).encode()
         await self.send(status, body, "application/json; charset=utf-8", **kw)
 
-    async def send_partial(self, status: int, body: bytes, content_type: str, cut: int) -> None:
-        """Announce the full Content-Length but send only ``cut`` bytes (then the caller drops)."""
-        headers = [("Content-Type", content_type), ("Content-Length", str(len(body))), SIMULATED_HEADER]
-        self.headers_sent = True
-        await self._write(self._head(status, headers) + body[:cut])
-
-    async def start_chunked(self, status: int, content_type: str, extra: list[tuple[str, str]]) -> None:
+    async def start_chunked(
+        self, status: int, content_type: str, extra: list[tuple[str, str]]
+    ) -> None:
         headers = [("Content-Type", content_type), ("Transfer-Encoding", "chunked"), *extra]
         self.headers_sent = True
         self._chunked = True
