@@ -13,14 +13,14 @@ grant usage on schema turing to turing_runner, turing_viewer, turing_admin;
 grant execute on function
 turing.claim_batch(text, text, integer),
 turing.complete_ticket(bigint, uuid, jsonb),
-turing.complete_batch(bigint [], uuid [], jsonb []),
+turing.complete_batch(bigint[], uuid[], jsonb[]),
 turing.fail_ticket(bigint, uuid, text, text, boolean),
-turing.fail_batch(bigint [], uuid [], text [], text [], boolean []),
-turing.heartbeat(text, bigint [], uuid []),
-turing.register_runner(text, text [], text, integer, integer, jsonb),
-turing.release_worker(text, bigint [], boolean),
+turing.fail_batch(bigint[], uuid[], text[], text[], boolean[]),
+turing.heartbeat(text, bigint[], uuid[]),
+turing.register_runner(text, text[], text, integer, integer, jsonb),
+turing.release_worker(text, bigint[], boolean),
 turing.reap(text),
-turing.startup_state(text [])
+turing.startup_state(text[])
 to turing_runner, turing_admin;
 
 grant select on

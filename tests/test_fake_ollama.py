@@ -23,7 +23,6 @@ import jsonschema
 import ollama
 import pytest
 from pydantic import BaseModel, Field
-
 from turing_pg.fake_ollama import (
     BUSY_MESSAGE,
     FakeConfig,
@@ -235,7 +234,11 @@ HANDWRITTEN_SCHEMA: dict[str, Any] = {
 
 @pytest.mark.parametrize(
     "schema",
-    [Person.model_json_schema(), HANDWRITTEN_SCHEMA, {"type": "array", "items": {"type": "integer"}}],
+    [
+        Person.model_json_schema(),
+        HANDWRITTEN_SCHEMA,
+        {"type": "array", "items": {"type": "integer"}},
+    ],
     ids=["pydantic", "handwritten", "array-root"],
 )
 def test_structured_output_conforms(start_fake: Callable[..., FakeOllama], schema: dict) -> None:
@@ -245,7 +248,9 @@ def test_structured_output_conforms(start_fake: Callable[..., FakeOllama], schem
     seen = set()
     for i in range(25):
         msgs = [{"role": "user", "content": f"record {i}"}]
-        content = c.chat(QWEN, messages=msgs, format=schema, options={"temperature": 0}).message.content
+        content = c.chat(
+            QWEN, messages=msgs, format=schema, options={"temperature": 0}
+        ).message.content
         validator.validate(json.loads(content))
         seen.add(content)
     assert len(seen) > 10  # varied, not one canned answer
@@ -359,7 +364,9 @@ def test_model_switch_with_max_loaded_one(start_fake: Callable[..., FakeOllama])
     assert stats["models"][QWEN]["unloads"]["evicted"] == 1
     assert stats["models"][LLAMA]["unloads"]["evicted"] == 1
     assert [m.model for m in client(fake).ps().models] == [QWEN]
-    kinds = [(e["type"], e["model"]) for e in fake.events() if e["type"] in ("load_start", "unload")]
+    kinds = [
+        (e["type"], e["model"]) for e in fake.events() if e["type"] in ("load_start", "unload")
+    ]
     assert kinds == [
         ("load_start", QWEN),
         ("unload", QWEN),
@@ -412,7 +419,9 @@ def test_keep_alive_zero_and_expiry(start_fake: Callable[..., FakeOllama]) -> No
         (True, "Unsupported type: 'bool'"),
     ],
 )
-def test_bad_keep_alive_is_400(start_fake: Callable[..., FakeOllama], value: Any, message: str) -> None:
+def test_bad_keep_alive_is_400(
+    start_fake: Callable[..., FakeOllama], value: Any, message: str
+) -> None:
     fake = start_fake()
     with pytest.raises(ollama.ResponseError) as err:
         httpx_post(fake, "/api/chat", {"model": QWEN, "messages": USER, "keep_alive": value})
@@ -702,7 +711,9 @@ def test_http_control_endpoints(start_fake: Callable[..., FakeOllama]) -> None:
         http.post("/_fake/faults", json={"action": "hang", "stage": "queued", "times": 1})
         box: list[httpx.Response] = []
         body = {"model": QWEN, "messages": USER, "stream": False}
-        t = threading.Thread(target=lambda: box.append(httpx.post(fake.base_url + "/api/chat", json=body)))
+        t = threading.Thread(
+            target=lambda: box.append(httpx.post(fake.base_url + "/api/chat", json=body))
+        )
         t.start()
         wait_until(lambda: http.get("/_fake/faults").json()[-1]["fired"] == 1)
         assert http.post("/_fake/release_hangs").json() == {"released": 1}
@@ -768,7 +779,9 @@ def test_subprocess_mode(tmp_path: Any) -> None:
 
 def _readline(proc: subprocess.Popen[str], timeout: float) -> str:
     box: list[str] = []
-    reader = threading.Thread(target=lambda: box.append(proc.stdout.readline() if proc.stdout else ""))
+    reader = threading.Thread(
+        target=lambda: box.append(proc.stdout.readline() if proc.stdout else "")
+    )
     reader.daemon = True
     reader.start()
     reader.join(timeout)

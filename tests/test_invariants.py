@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -9,13 +10,13 @@ from collections import Counter
 
 import psycopg
 import pytest
-
 from turing_pg.db import (
     ActorDefinition,
     ChainLoop,
     ChainTooDeep,
     DuplicateOpenTicket,
     Turing,
+    mapped_errors,
 )
 
 WORK_QUERY = "select id as subject_id, title from public.jobs where status = 'new'"
@@ -300,10 +301,8 @@ def test_counts_equal_count_star_after_a_concurrent_storm(dsn, turing, conn, job
                     if rng.random() < 0.2:
                         t.reap(f"w{seed}")
                     if rng.random() < 0.3:
-                        try:
+                        with contextlib.suppress(DuplicateOpenTicket):
                             t.submit("echo", str(rng.randint(1, 30)))
-                        except DuplicateOpenTicket:
-                            pass
         except BaseException as exc:
             errors.append(exc)
 
@@ -412,13 +411,10 @@ def test_a_chain_never_visits_the_same_actor_and_subject_twice(turing, conn):
         with pytest.raises(psycopg.Error) as err:
             c.execute("select turing.spawn(%s, 'step', 'a')", (child,))
     assert err.value.sqlstate == "TR005"
-    with pytest.raises(ChainLoop):
-        # the same through the Python mapping
-        with psycopg.connect(turing.dsn, autocommit=True) as c:
-            from turing_pg.db import mapped_errors
-
-            with mapped_errors():
-                c.execute("select turing.spawn(%s, 'step', 'a')", (child,))
+    # the same through the Python mapping
+    with pytest.raises(ChainLoop), psycopg.connect(turing.dsn, autocommit=True) as c, \
+            mapped_errors():
+        c.execute("select turing.spawn(%s, 'step', 'a')", (child,))
 
 
 def test_spawn_from_on_complete_continues_the_chain(turing, conn, jobs):
@@ -469,8 +465,6 @@ def test_too_deep_spawn_in_on_complete_fails_the_attempt_not_silently(turing, co
 def test_python_maps_chain_errors(turing):
     turing.register_actor(ActorDefinition(name="step", kind="script", script="cat"))
     parent = turing.submit("step", "s0")
-    from turing_pg.db import mapped_errors
-
     with psycopg.connect(turing.dsn, autocommit=True) as c:
         for depth in range(1, 21):
             parent = c.execute("select turing.spawn(%s, 'step', %s)",

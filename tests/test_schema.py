@@ -8,7 +8,6 @@ import threading
 
 import psycopg
 import pytest
-
 from turing_pg import schema
 from turing_pg.db import (
     ActorDefinition,
@@ -203,7 +202,7 @@ def test_work_query_failing_at_run_time_is_reported_and_other_actors_flow(turing
     turing.register_actor(ActorDefinition(
         name="fine", kind="script", script="cat",
         work_query="select id as subject_id from public.jobs where id <= 3"))
-    with pytest.raises(DiscoverFailed, match='work_query of actor "broken" failed: division by zero'):
+    with pytest.raises(DiscoverFailed, match='actor "broken" failed: division by zero'):
         turing.discover("broken")
     # inside a claim, the broken actor is recorded and skipped; the fine one is served
     claimed = turing.claim_batch("cpu", "w", 10)
@@ -261,7 +260,9 @@ def test_prune_history_keeps_dead_letters_and_counts_stay_exact(turing, conn, jo
     batch = turing.claim_batch("cpu", "w", 20)
     turing.complete_batch([(b.ticket_id, b.lease_token, {}) for b in batch[:15]])
     turing.fail_batch([(b.ticket_id, b.lease_token, "x", "failed", True) for b in batch[15:]])
-    conn.execute("update turing.retention set keep = interval '0 seconds' where status = 'completed'")
+    conn.execute(
+        "update turing.retention set keep = interval '0 seconds' where status = 'completed'"
+    )
     assert turing._value("select turing.prune_history(p_batch => 10)") == 10
     assert turing._value("select turing.prune_history(p_batch => 10)") == 5
     assert conn.execute(

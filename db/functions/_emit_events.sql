@@ -1,6 +1,6 @@
 -- _emit_events: send event messages to the pgmq queue turing_events, honouring the
 -- `events` setting (all, failures, off).
-create or replace function turing._emit_events(p_events jsonb [])
+create or replace function turing._emit_events(p_events jsonb[])
 returns void
 language plpgsql
 set search_path = ''
@@ -25,7 +25,7 @@ begin
 end;
 $$;
 
-comment on function turing._emit_events(jsonb []) is
+comment on function turing._emit_events(jsonb[]) is
 'Internal: sends events to the pgmq queue turing_events in one batch (setting events: '
 'all | failures | off). Message format: {"event", "ticket_id", "actor", "subject_id", '
 '"status", "attempt", "chain_id", "at", ...}.';

@@ -2,11 +2,11 @@
 -- statement: move each to the history and create its retry with backoff, or make it dead.
 -- Shared by fail_batch, reap and cancel_ticket so the retry rules live in one place.
 create or replace function turing._retire(
-    p_ticket_ids bigint [],
-    p_lease_tokens uuid [],
-    p_errors text [],
-    p_kinds text [],
-    p_retryable boolean [],
+    p_ticket_ids bigint[],
+    p_lease_tokens uuid[],
+    p_errors text[],
+    p_kinds text[],
+    p_retryable boolean[],
     p_require_running boolean
 )
 returns table (ticket_id bigint, status text, retry_ticket_id bigint)
@@ -122,7 +122,7 @@ begin
 end;
 $$;
 
-comment on function turing._retire(bigint [], uuid [], text [], text [], boolean [], boolean) is
+comment on function turing._retire(bigint[], uuid[], text[], text[], boolean[], boolean) is
 'Internal: moves the given open tickets (fenced by lease token when running) to ticket_history '
 'as failed/timed_out with a retry (attempt + 1, run_after = now + backoff with jitter), as dead '
 'when attempts are exhausted or the failure is not retryable, or as cancelled; emits one event '

@@ -2,9 +2,9 @@
 -- token; the status change, the actor's on_complete domain write, spawns, counts and the event
 -- happen in this transaction or not at all.
 create or replace function turing.complete_batch(
-    p_ticket_ids bigint [],
-    p_lease_tokens uuid [],
-    p_outputs jsonb []
+    p_ticket_ids bigint[],
+    p_lease_tokens uuid[],
+    p_outputs jsonb[]
 )
 returns table (ticket_id bigint, accepted boolean, status text)
 language plpgsql
@@ -155,7 +155,7 @@ begin
 end;
 $$;
 
-comment on function turing.complete_batch(bigint [], uuid [], jsonb []) is
+comment on function turing.complete_batch(bigint[], uuid[], jsonb[]) is
 'Save the outputs of several attempts. Each ticket is completed only if it is still running '
 'under the given lease token (invariant 4): otherwise accepted = false and nothing is written, '
 'e.g. for the late answer of an attempt that reap() already took back. In the same transaction '

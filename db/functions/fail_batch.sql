@@ -1,10 +1,10 @@
 -- fail_batch: report failed attempts (fenced by their lease tokens), in one call.
 create or replace function turing.fail_batch(
-    p_ticket_ids bigint [],
-    p_lease_tokens uuid [],
-    p_errors text [],
-    p_kinds text [] default null,
-    p_retryable boolean [] default null
+    p_ticket_ids bigint[],
+    p_lease_tokens uuid[],
+    p_errors text[],
+    p_kinds text[] default null,
+    p_retryable boolean[] default null
 )
 returns table (ticket_id bigint, accepted boolean, status text, retry_ticket_id bigint)
 language plpgsql
@@ -36,7 +36,7 @@ begin
 end;
 $$;
 
-comment on function turing.fail_batch(bigint [], uuid [], text [], text [], boolean []) is
+comment on function turing.fail_batch(bigint[], uuid[], text[], text[], boolean[]) is
 'Report failed attempts: for each running ticket whose lease token matches, record the error '
 '(p_kinds: failed or timed_out, default failed) and retry it with backoff, or make it dead when '
 'attempts are exhausted or p_retryable is false. accepted = false (nothing changed) when the '

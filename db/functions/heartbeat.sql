@@ -1,8 +1,8 @@
 -- heartbeat: a runner extends the leases of the tickets it is running and says it is alive.
 create or replace function turing.heartbeat(
     p_worker text,
-    p_ticket_ids bigint [] default '{}',
-    p_lease_tokens uuid [] default '{}'
+    p_ticket_ids bigint[] default '{}',
+    p_lease_tokens uuid[] default '{}'
 )
 returns table (ticket_id bigint, held boolean, lease_expires_at timestamptz)
 language plpgsql
@@ -37,7 +37,7 @@ begin
 end;
 $$;
 
-comment on function turing.heartbeat(text, bigint [], uuid []) is
+comment on function turing.heartbeat(text, bigint[], uuid[]) is
 'Mark the runner alive and extend the leases of the tickets it runs to now + lease, never past '
 'started_at + timeout. held = false means that ticket is no longer this runner''s (reaped, '
 'cancelled): the runner should stop it; its result would be discarded anyway.';

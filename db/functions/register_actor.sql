@@ -10,8 +10,8 @@ create or replace function turing.register_actor(
     p_script text default null,
     p_sql_function text default null,
     p_on_complete text default null,
-    p_inbox text [] default null,
-    p_outbox text [] default null,
+    p_inbox text[] default null,
+    p_outbox text[] default null,
     p_batch_size integer default null,
     p_buffer_size integer default null,
     p_timeout interval default null,
@@ -130,7 +130,7 @@ end;
 $$;
 
 comment on function turing.register_actor(
-    text, text, text, text, text, jsonb, text, text, text, text [], text [], integer, integer,
+    text, text, text, text, text, jsonb, text, text, text, text[], text[], integer, integer,
     interval, interval, integer, interval, interval, integer, boolean, text, jsonb, text
 ) is
 'Create or replace an actor (every field; NULL means the default). Validates the kind, the '

@@ -1,7 +1,7 @@
 -- register_runner: a runner announces itself at start (and again after a reconnect).
 create or replace function turing.register_runner(
     p_worker text,
-    p_models text [],
+    p_models text[],
     p_hostname text default null,
     p_pid integer default null,
     p_concurrency integer default null,
@@ -40,6 +40,6 @@ begin
 end;
 $$;
 
-comment on function turing.register_runner(text, text [], text, integer, integer, jsonb) is
+comment on function turing.register_runner(text, text[], text, integer, integer, jsonb) is
 'Register (or re-register) a runner process: its worker id and the models it serves. Raises '
 'TR003 for a model no actor uses. Emits a runner.started event.';

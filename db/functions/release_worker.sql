@@ -1,7 +1,7 @@
 -- release_worker: graceful stop. Give a runner's unstarted claims back at once.
 create or replace function turing.release_worker(
     p_worker text,
-    p_ticket_ids bigint [] default null,
+    p_ticket_ids bigint[] default null,
     p_stopping boolean default true
 )
 returns integer
@@ -36,7 +36,7 @@ begin
 end;
 $$;
 
-comment on function turing.release_worker(text, bigint [], boolean) is
+comment on function turing.release_worker(text, bigint[], boolean) is
 'Graceful stop: put the worker''s claimed-but-unstarted tickets (p_ticket_ids, or all its running '
 'tickets when NULL) back to pending at once, same attempt, no error. With p_stopping the runner '
 'is marked stopping (still finishing calls) or stopped, and a runner.stopped event is sent. '

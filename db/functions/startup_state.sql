@@ -1,6 +1,6 @@
 -- startup_state: what a runner (or an operator) finds when it starts: per actor, open work and
 -- expired leases, so a restart can log the state instead of needing a manual step.
-create or replace function turing.startup_state(p_models text [] default null)
+create or replace function turing.startup_state(p_models text[] default null)
 returns table (
     actor text,
     model text,
@@ -33,7 +33,7 @@ as $$
     order by a.model, a.name;
 $$;
 
-comment on function turing.startup_state(text []) is
+comment on function turing.startup_state(text[]) is
 'Per actor (of the given models, or all): pending, running, expired (running with a lapsed '
 'lease, about to be reaped) and dead tickets. Runners log it at start; no state needs a manual '
 'step.';

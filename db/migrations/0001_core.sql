@@ -35,8 +35,8 @@ create table turing.actors (
     script text,
     sql_function text,
     on_complete text,
-    inbox text [] not null default '{}',
-    outbox text [] not null default '{}',
+    inbox text[] not null default '{}',
+    outbox text[] not null default '{}',
     batch_size integer not null default 10
     constraint actors_batch_size_positive check (batch_size between 1 and 10000),
     buffer_size integer not null default 1000
@@ -236,7 +236,8 @@ comment on column turing.ticket_history.failure_kind is
 'For dead tickets: how the last attempt ended (failed, timed_out or cancelled).';
 comment on column turing.ticket_history.output is 'The actor''s output (JSON) of a completed attempt.';
 comment on column turing.ticket_history.error is 'What failed, where, and (when known) what to do.';
-comment on column turing.ticket_history.finished_at is 'When the attempt ended (completed_at for completed tickets).';
+comment on column turing.ticket_history.finished_at is
+'When the attempt ended (completed_at for completed tickets).';
 
 -- why: per-actor history by time: metrics, throughput and timeout recommendations.
 create index ticket_history_actor_finished on turing.ticket_history (actor_id, finished_at);
@@ -273,7 +274,7 @@ comment on table turing.ticket_counts is
 
 create table turing.runners (
     worker text primary key,
-    models text [] not null,
+    models text[] not null,
     hostname text,
     pid integer,
     concurrency integer,
@@ -301,7 +302,8 @@ create table turing.batches (
     claimed_at timestamptz not null default clock_timestamp(),
     size integer not null
 );
-comment on table turing.batches is 'One row per non-empty claim_batch() call: who claimed how many of which model.';
+comment on table turing.batches is
+'One row per non-empty claim_batch() call: who claimed how many of which model.';
 create index batches_claimed_at on turing.batches (claimed_at);
 
 create table turing.actor_discovery (

@@ -1,21 +1,60 @@
 -- tickets: the one logical queue and audit log: open work and finished attempts together.
 create view turing.tickets as
 select
-    o.ticket_id, o.actor_id, a.name as actor, o.model, o.subject_id, o.status, o.attempt,
-    o.priority, o.input, null::jsonb as output, o.last_error as error, null::text as failure_kind,
-    o.source, o.chain_id, o.chain_depth, o.parent_ticket_id, o.created_at, o.run_after,
-    o.started_at, null::timestamptz as finished_at, o.worker, o.batch_id, o.lease_expires_at,
+    o.ticket_id,
+    o.actor_id,
+    a.name as actor,
+    o.model,
+    o.subject_id,
+    o.status,
+    o.attempt,
+    o.priority,
+    o.input,
+    null::jsonb as output,
+    o.last_error as error,
+    null::text as failure_kind,
+    o.source,
+    o.chain_id,
+    o.chain_depth,
+    o.parent_ticket_id,
+    o.created_at,
+    o.run_after,
+    o.started_at,
+    null::timestamptz as finished_at,
+    o.worker,
+    o.batch_id,
+    o.lease_expires_at,
     o.heartbeat_at
 from turing.ticket_open as o
-inner join turing.actors as a on a.actor_id = o.actor_id
+inner join turing.actors as a on o.actor_id = a.actor_id
 union all
 select
-    h.ticket_id, h.actor_id, a.name, h.model, h.subject_id, h.status, h.attempt,
-    h.priority, h.input, h.output, h.error, h.failure_kind,
-    h.source, h.chain_id, h.chain_depth, h.parent_ticket_id, h.created_at, h.run_after,
-    h.started_at, h.finished_at, h.worker, h.batch_id, null::timestamptz, null::timestamptz
+    h.ticket_id,
+    h.actor_id,
+    a.name,
+    h.model,
+    h.subject_id,
+    h.status,
+    h.attempt,
+    h.priority,
+    h.input,
+    h.output,
+    h.error,
+    h.failure_kind,
+    h.source,
+    h.chain_id,
+    h.chain_depth,
+    h.parent_ticket_id,
+    h.created_at,
+    h.run_after,
+    h.started_at,
+    h.finished_at,
+    h.worker,
+    h.batch_id,
+    null::timestamptz,
+    null::timestamptz
 from turing.ticket_history as h
-inner join turing.actors as a on a.actor_id = h.actor_id;
+inner join turing.actors as a on h.actor_id = a.actor_id;
 
 comment on view turing.tickets is
 'Every ticket, one row per attempt: open ones (pending, running; from ticket_open) and finished '

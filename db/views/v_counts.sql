@@ -1,8 +1,12 @@
 -- v_counts: ticket counts per actor and status in O(actors), from the trigger-kept slots.
 create view turing.v_counts as
-select a.name as actor, a.model, c.status, sum(c.n)::bigint as n
+select
+    a.name as actor,
+    a.model,
+    c.status,
+    sum(c.n)::bigint as n
 from turing.ticket_counts as c
-inner join turing.actors as a on a.actor_id = c.actor_id
+inner join turing.actors as a on c.actor_id = a.actor_id
 group by a.name, a.model, c.status
 having sum(c.n) <> 0;
 

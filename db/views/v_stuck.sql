@@ -1,8 +1,15 @@
 -- v_stuck: running work that nobody is looking after any more, and why.
 create view turing.v_stuck as
 select
-    o.ticket_id, a.name as actor, o.model, o.subject_id, o.attempt, o.worker, o.started_at,
-    o.heartbeat_at, o.lease_expires_at,
+    o.ticket_id,
+    a.name as actor,
+    o.model,
+    o.subject_id,
+    o.attempt,
+    o.worker,
+    o.started_at,
+    o.heartbeat_at,
+    o.lease_expires_at,
     clock_timestamp() - coalesce(o.heartbeat_at, o.started_at) as silent_for,
     case
         when o.lease_expires_at < clock_timestamp() then 'lease expired: waiting for reap()'
@@ -11,9 +18,10 @@ select
         else 'no heartbeat for over half the lease'
     end as reason
 from turing.ticket_open as o
-inner join turing.actors as a on a.actor_id = o.actor_id
-left join turing.runners as r on r.worker = o.worker
-where o.status = 'running'
+inner join turing.actors as a on o.actor_id = a.actor_id
+left join turing.runners as r on o.worker = r.worker
+where
+    o.status = 'running'
     and (
         o.lease_expires_at < clock_timestamp()
         or r.worker is null

@@ -10,6 +10,7 @@ with recent as (
     where m.day >= current_date - 7
     group by m.actor_id
 )
+
 select
     a.name as actor,
     a.model,
@@ -21,11 +22,13 @@ select
     case
         when r.completed is null or r.completed < 20 then 'not enough data (under 20 completed)'
         when a.timeout < make_interval(secs => r.p99_ms * 2 / 1000.0) then 'raise: timeout is below p99 x 2'
-        when a.timeout > make_interval(secs => r.p99_ms * 10 / 1000.0) then 'lower: timeout is over p99 x 10; stuck calls wait too long'
+        when
+            a.timeout > make_interval(secs => r.p99_ms * 10 / 1000.0)
+            then 'lower: timeout is over p99 x 10; stuck calls wait too long'
         else 'ok'
     end as verdict
 from turing.actors as a
-left join recent as r on r.actor_id = a.actor_id;
+left join recent as r on a.actor_id = r.actor_id;
 
 comment on view turing.v_timeout_recommendations is
 'Per actor: configured timeout against p99 x 2 of completed run times over the last 7 days of '
