@@ -244,6 +244,9 @@ class Turing:
             name="turing",
         )
         with mapped_errors():
+            # why: fail fast with the server's own message (wrong DSN, server down) instead of
+            # the pool's generic timeout after it retried in the background.
+            psycopg.connect(dsn, connect_timeout=10, **connect_kwargs()).close()
             self.pool.open(wait=True, timeout=15)
 
     def close(self) -> None:

@@ -1,0 +1,96 @@
+"""The `turing` command, run in a subprocess as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TURING = [sys.executable, "-m", "turing_pg.cli"]
+
+
+def run(*args: str, dsn: str | None = None, env: dict[str, str] | None = None,
+        check: bool = True) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    if dsn:
+        full_env["TURING_DSN"] = dsn
+    proc = subprocess.run([*TURING, *args], capture_output=True, text=True, env=full_env,
+                          timeout=120)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"turing {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+    return proc
+
+
+def test_installed_console_script_exists():
+    assert shutil.which("turing") or Path(sys.executable).with_name("turing").exists()
+
+
+def test_db_up_on_the_embedded_default_then_stop(tmp_home):
+    env = {"TURING_HOME": str(tmp_home), "TURING_DSN": ""}
+    try:
+        up = run("db", "up", "--json", env=env)
+        assert "applied migration 0001_core" in json.loads(up.stdout)["done"]
+        again = run("db", "up", env=env)
+        assert "re-applied" in again.stdout
+        st = json.loads(run("db", "status", "--json", env=env).stdout)
+        assert st["pending"] == [] and st["pgmq_installed"]
+        assert run("db", "dsn", env=env).stdout.startswith("postgresql://postgres@127.0.0.1:")
+    finally:
+        assert run("db", "stop", env=env).stdout.strip() == "stopped"
+    assert not (tmp_home / "pgdata" / "postmaster.pid").exists()
+
+
+def test_actor_add_submit_tick_status(dsn, tmp_path, conn, jobs):
+    (tmp_path / "scorer.yaml").write_text(
+        "name: scorer\nkind: script\nscript: cat\n"
+        "work_query: select id as subject_id from public.jobs where status = 'new'\n"
+        "on_complete: public.jobs_scored\n"
+    )
+    out = json.loads(run("actor", "add", "-f", str(tmp_path / "scorer.yaml"), "--json",
+                         dsn=dsn).stdout)
+    assert list(out) == ["scorer"]
+    ticket = json.loads(run("submit", "scorer", "not-a-job", "--input", '{"x": 1}', "--json",
+                            dsn=dsn).stdout)["ticket_id"]
+    assert conn.execute("select input from turing.tickets where ticket_id = %s",
+                        (ticket,)).fetchone()[0] == {"x": 1}
+    result = json.loads(run("tick", "--json", dsn=dsn).stdout)
+    assert result["discovered"] == 200 and result["reaped"] == 0
+    status = json.loads(run("status", "--json", dsn=dsn).stdout)
+    assert status["actors"][0]["pending"] == 201
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("submit", "ghost", "1"), 4, 'unknown actor "ghost"'),
+        (("submit", "scorer", "1", "--input", "{not json"), 2, "--input is not JSON"),
+        (("cancel", "999999"), 4, ""),
+    ],
+)
+def test_errors_say_what_to_do_with_fixed_exit_codes(dsn, turing, args, code, message):
+    from turing_pg.db import ActorDefinition
+
+    turing.register_actor(ActorDefinition(name="scorer", kind="script", script="cat"))
+    proc = run(*args, dsn=dsn, check=False)
+    assert proc.returncode == code, proc.stderr
+    assert message in proc.stderr
+
+
+def test_bad_work_query_file_exits_3_with_a_hint(dsn, tmp_path):
+    (tmp_path / "bad.yaml").write_text(
+        "name: bad\nkind: script\nscript: cat\nwork_query: delete from public.jobs\n")
+    proc = run("actor", "add", "-f", str(tmp_path / "bad.yaml"), dsn=dsn, check=False)
+    assert proc.returncode == 3
+    assert "must be a SELECT" in proc.stderr and "hint:" in proc.stderr
+
+
+def test_unreachable_database_exits_7(tmp_path):
+    proc = run("status", dsn="postgresql://nobody@127.0.0.1:1/none?connect_timeout=2",
+               check=False)
+    assert proc.returncode == 7
+    assert "cannot reach the database" in proc.stderr
