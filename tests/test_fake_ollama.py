@@ -550,7 +550,7 @@ def test_fault_hang_and_release(start_fake: Callable[..., FakeOllama]) -> None:
     result: list[Any] = []
     worker = threading.Thread(target=lambda: result.append(client(fake).chat(QWEN, messages=USER)))
     worker.start()
-    wait_until(lambda: any(e["type"] == "slot_acquire" for e in fake.events()[-3:]))
+    wait_until(lambda: fake.stats()["hung_now"] == 1)
     time.sleep(0.05)
     assert not result
     assert fake.release_hangs() == 1

@@ -284,11 +284,13 @@ class FakeOllama:
     # --- control implementations (loop thread) -------------------------------------------------
 
     def _stats_snapshot(self) -> dict[str, Any]:
-        return self._stats.snapshot(
+        snap = self._stats.snapshot(
             resident=sorted(self._sched.runners),
             pending=len(self._sched.pending),
             time_scale=self.config.time_scale,
         )
+        snap["hung_now"] = self._hung
+        return snap
 
     def _add_fault(self, rule: FaultRule) -> int:
         rule = dataclasses.replace(rule, id=next(self._rule_ids))
@@ -445,14 +447,15 @@ class FakeOllama:
             handler.cancel()
             watcher.cancel()
             raise
+        # asyncio.wait (not `await task` under suppress(CancelledError)): it lets the cancelled
+        # sub-task finish without ever swallowing a cancellation aimed at *this* task (shutdown).
+        # The watcher must be gone before the next read_request() touches the same reader.
         watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        await asyncio.wait([watcher])
         if handler in done:
             return handler.result()
         handler.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await handler
+        await asyncio.wait([handler])
         return False
 
     # --- simple endpoints ----------------------------------------------------------------------

@@ -1,0 +1,85 @@
+"""Generate docs/sql-api.md from the schema's own COMMENT ONs (the schema is the documentation).
+
+`python -m turing_pg.docgen` regenerates the file on a scratch database; a test checks that
+the committed file matches the schema.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import psycopg
+
+HEADER = """# Turing SQL API reference
+
+Generated from the `COMMENT ON`s of the `turing` schema by `python -m turing_pg.docgen`;
+do not edit by hand (a test fails when this file and the schema disagree).
+"""
+
+
+def sql_api_markdown(conn: psycopg.Connection) -> str:
+    out = [HEADER]
+    out.append("## Functions\n")
+    functions = conn.execute(
+        """
+        select p.proname, pg_get_function_identity_arguments(p.oid),
+               pg_get_function_result(p.oid), p.prosecdef, obj_description(p.oid, 'pg_proc')
+        from pg_proc p
+        where p.pronamespace = 'turing'::regnamespace and p.proname !~ '^_'
+        order by p.proname, 2
+        """
+    ).fetchall()
+    for name, args, result, secdef, comment in functions:
+        out.append(f"### `turing.{name}({args})`\n")
+        out.append(f"Returns `{result}`{' · security definer' if secdef else ''}.\n")
+        out.append(f"{comment or '(undocumented)'}\n")
+    out.append("## Views\n")
+    for name, comment in conn.execute(
+        "select c.relname, obj_description(c.oid, 'pg_class') from pg_class c "
+        "where c.relnamespace = 'turing'::regnamespace and c.relkind = 'v' order by 1"
+    ).fetchall():
+        out.append(f"### `turing.{name}`\n\n{comment or '(undocumented)'}\n")
+    out.append("## Tables\n")
+    tables = conn.execute(
+        "select c.oid, c.relname, obj_description(c.oid, 'pg_class') from pg_class c "
+        "where c.relnamespace = 'turing'::regnamespace and c.relkind = 'r' order by 2"
+    ).fetchall()
+    for oid, name, comment in tables:
+        out.append(f"### `turing.{name}`\n\n{comment or '(undocumented)'}\n")
+        cols = conn.execute(
+            "select a.attname, format_type(a.atttypid, a.atttypmod), "
+            "col_description(a.attrelid, a.attnum) from pg_attribute a "
+            "where a.attrelid = %s and a.attnum > 0 and not a.attisdropped "
+            "and col_description(a.attrelid, a.attnum) is not null order by a.attnum",
+            (oid,),
+        ).fetchall()
+        if cols:
+            out.append("| column | type | meaning |\n|---|---|---|")
+            out += [f"| `{c}` | `{t}` | {d} |" for c, t, d in cols]
+            out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def main() -> None:  # pragma: no cover - a developer tool
+    import tempfile
+
+    from turing_pg import schema
+    from turing_pg.pgserver import EmbeddedServer
+
+    home = Path(tempfile.mkdtemp(prefix="turing-docgen-"))
+    server = EmbeddedServer(home)
+    try:
+        info = server.ensure_running()
+        schema.upgrade(info.dsn())
+        with psycopg.connect(info.dsn()) as conn:
+            text = sql_api_markdown(conn)
+    finally:
+        server.destroy()
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs/sql-api.md")
+    target.write_text(text)
+    print(f"wrote {target}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
