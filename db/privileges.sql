@@ -29,3 +29,8 @@ to turing_viewer, turing_admin;
 
 grant execute on all functions in schema turing to turing_admin;
 grant select on all tables in schema turing to turing_admin;
+
+grant select on
+turing.v_dashboard, turing.v_runners, turing.v_dead_letters, turing.v_failure_rates,
+turing.v_throughput_hourly, turing.v_alerts
+to turing_viewer, turing_admin;

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-
 from turing_pg import __version__
 from turing_pg.db import ActorDefinition, InvalidArgument, Turing, TuringError
 
@@ -155,7 +154,8 @@ def db_status(dsn: str | None, as_json: bool, verbose: int) -> None:
         "pending": [f"{v:04d}_{n}" for v, n in st.pending],
     }
     _print(data, as_json, lambda d: "\n".join([
-        f"PostgreSQL {d['server_version']}; pgmq {'installed' if d['pgmq_installed'] else 'missing'}",
+        f"PostgreSQL {d['server_version']}; "
+        f"pgmq {'installed' if d['pgmq_installed'] else 'missing'}",
         "applied: " + (", ".join(d["applied"]) or "none"),
         "pending: " + (", ".join(d["pending"]) or "none (up to date)"),
     ]))
@@ -370,6 +370,42 @@ def metrics(day: str | None, dsn: str | None, as_json: bool, verbose: int) -> No
         t.compute_metrics(day)
         rows = t.view("v_timeout_recommendations")
     _print(rows, as_json, _table)
+
+
+@main.command("demo")
+@click.option("--limit", type=int, default=None,
+              help="Load only the first N sample skills (default: all of them).")
+@click.option("--ollama-host", envvar="TURING_OLLAMA_HOST", default=None,
+              help="A real Ollama to use when it answers; otherwise a simulated one is started.")
+@click.option("--time-scale", type=float, default=0.02, show_default=True,
+              help="Speed of the simulated GPU (1.0 = real-time load and token latencies).")
+@click.option("--timeout", "timeout_s", type=float, default=600, show_default=True,
+              help="Give up waiting for the pipeline to drain after this many seconds.")
+@common_options
+@handle_errors
+def demo(limit: int | None, ollama_host: str | None, time_scale: float, timeout_s: float,
+         dsn: str | None, as_json: bool, verbose: int) -> None:
+    """Run the taxonomy demo pipeline end to end (embedded server by default).
+
+    \b
+    Example:
+      turing demo                 # everything simulated, about a minute
+      turing demo --limit 40      # a quick look
+    """
+    from turing_pg.demo import run_demo
+
+    target = _dsn(dsn)
+    result = run_demo(target, limit=limit, ollama_host=ollama_host, time_scale=time_scale,
+                      timeout_s=timeout_s, progress=lambda m: click.echo(m, err=as_json))
+    data = {"seconds": round(result.seconds, 1), "drained": result.drained,
+            "counts": result.counts, "taxonomy": result.tree, "dsn": target}
+    _print(data, as_json, lambda d: "\n".join([
+        "", _table(d["counts"]), "", d["taxonomy"],
+        f"{'drained' if d['drained'] else 'NOT drained'} in {d['seconds']} s; "
+        "explore with: psql \"$(turing db dsn)\"",
+    ]))
+    if not result.drained:
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -213,6 +213,7 @@ class ActorDefinition:
     raq_stage: str | None = None
     options: dict[str, Any] | None = field(default=None)
     description: str | None = None
+    final_outbox: list[str] | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,7 +289,8 @@ class Turing:
                 "p_backoff_base => %(backoff_base)s::interval, "
                 "p_backoff_max => %(backoff_max)s::interval, p_priority => %(priority)s, "
                 "p_enabled => %(enabled)s, p_raq_stage => %(raq_stage)s, "
-                "p_options => %(options)s, p_description => %(description)s)",
+                "p_options => %(options)s, p_description => %(description)s, "
+                "p_final_outbox => %(final_outbox)s)",
                 params,
             )
         )
@@ -431,7 +433,10 @@ class Turing:
 
     def view(self, name: str) -> list[dict[str, Any]]:
         """Rows of one of the monitoring views (name checked against the known ones)."""
-        allowed = {"v_counts", "v_stuck", "v_timeout_recommendations"}
+        allowed = {
+            "v_counts", "v_stuck", "v_timeout_recommendations", "v_dashboard", "v_runners",
+            "v_dead_letters", "v_failure_rates", "v_throughput_hourly", "v_alerts",
+        }
         if name not in allowed:
             raise InvalidArgument(f"unknown view {name!r}", f"one of {sorted(allowed)}")
         query = psycopg.sql.SQL("select * from {}").format(psycopg.sql.Identifier("turing", name))

@@ -174,11 +174,24 @@ def _reapply(conn: psycopg.Connection) -> None:
                     sql.Identifier("turing", name)
                 )
             )
-        for label, text in reapplied_files():
-            try:
-                conn.execute(text)
-            except psycopg.Error as exc:
-                raise SchemaError(f"{label} failed: {exc}") from exc
+        pending = reapplied_files()
+        # why: a view may read another view; instead of encoding an order in file names, apply
+        # in passes and retry what failed on a missing relation once its dependency exists.
+        while pending:
+            retry: list[tuple[str, str]] = []
+            last_error: psycopg.Error | None = None
+            for label, text in pending:
+                try:
+                    with conn.transaction():
+                        conn.execute(text)
+                except psycopg.errors.UndefinedTable as exc:
+                    retry.append((label, text))
+                    last_error = exc
+                except psycopg.Error as exc:
+                    raise SchemaError(f"{label} failed: {exc}") from exc
+            if len(retry) == len(pending):
+                raise SchemaError(f"{retry[0][0]} failed: {last_error}")
+            pending = retry
 
 
 def status(dsn: str) -> SchemaStatus:

@@ -70,9 +70,11 @@ def test_fresh_install_then_rerun_is_a_noop(empty_dsn):
 
 
 def test_replaying_migrations_one_by_one_equals_a_fresh_install(pg_server, empty_dsn, dsn):
-    """Upgrade step by step (as releases would have) and compare catalogues with the template."""
+    """Upgrade in one run per migration (as successive releases would) and compare catalogues
+    with a fresh install. Functions and views are re-applied only at the end: the files of this
+    release need this release's tables (an older release shipped its own files)."""
     for m in schema.migrations():
-        schema.upgrade(empty_dsn, up_to=m.version, reapply=m.version > 1)
+        schema.upgrade(empty_dsn, up_to=m.version, reapply=False)
     schema.upgrade(empty_dsn)
     assert catalog(empty_dsn) == catalog(dsn)
 

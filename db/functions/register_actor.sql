@@ -23,7 +23,8 @@ create or replace function turing.register_actor(
     p_enabled boolean default null,
     p_raq_stage text default null,
     p_options jsonb default null,
-    p_description text default null
+    p_description text default null,
+    p_final_outbox text[] default null
 )
 returns integer
 language plpgsql
@@ -92,12 +93,12 @@ begin
 
     insert into turing.actors as a (
         name, kind, model, work_query, prompt_template, output_schema, script, sql_function,
-        on_complete, inbox, outbox, batch_size, buffer_size, timeout, lease, max_attempts,
+        on_complete, inbox, outbox, final_outbox, batch_size, buffer_size, timeout, lease, max_attempts,
         backoff_base, backoff_max, priority, enabled, raq_stage, options, description
     ) values (
         p_name, p_kind, v_model, v_query, p_prompt_template, p_output_schema, p_script,
         v_sql_function, v_on_complete,
-        coalesce(p_inbox, '{}'), coalesce(p_outbox, '{}'),
+        coalesce(p_inbox, '{}'), coalesce(p_outbox, '{}'), coalesce(p_final_outbox, '{}'),
         coalesce(p_batch_size, 10), coalesce(p_buffer_size, 1000),
         coalesce(p_timeout, interval '5 minutes'),
         coalesce(p_lease, case when p_kind = 'human' then coalesce(p_timeout, interval '1 day')
@@ -112,6 +113,7 @@ begin
         prompt_template = excluded.prompt_template, output_schema = excluded.output_schema,
         script = excluded.script, sql_function = excluded.sql_function,
         on_complete = excluded.on_complete, inbox = excluded.inbox, outbox = excluded.outbox,
+        final_outbox = excluded.final_outbox,
         batch_size = excluded.batch_size, buffer_size = excluded.buffer_size,
         timeout = excluded.timeout, lease = excluded.lease,
         max_attempts = excluded.max_attempts, backoff_base = excluded.backoff_base,
@@ -131,7 +133,7 @@ $$;
 
 comment on function turing.register_actor(
     text, text, text, text, text, jsonb, text, text, text, text[], text[], integer, integer,
-    interval, interval, integer, interval, interval, integer, boolean, text, jsonb, text
+    interval, interval, integer, interval, interval, integer, boolean, text, jsonb, text, text[]
 ) is
 'Create or replace an actor (every field; NULL means the default). Validates the kind, the '
 'model, the work_query (one read-only SELECT returning subject_id: TR001 otherwise), the '

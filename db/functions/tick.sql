@@ -12,9 +12,12 @@ declare
     v_model text;
     v_metrics integer;
     v_pruned bigint;
+    v_inbox integer;
+    v_alerts integer;
     v_result jsonb;
 begin
     v_reaped := turing.reap(p_caller);
+    select count(*) into v_inbox from turing.drain_inbox(1000);
     for v_model in select distinct a.model from turing.actors as a where a.enabled order by 1 loop
         v_discovered := v_discovered + turing._top_up(v_model, 1);
     end loop;
@@ -24,9 +27,10 @@ begin
         v_metrics := v_metrics + turing.compute_metrics(current_date - 1);
     end if;
     v_pruned := turing.prune_history();
+    select count(*) into v_alerts from turing.evaluate_alerts();
     v_result := jsonb_build_object(
-        'reaped', v_reaped, 'discovered', v_discovered, 'metrics_rows', v_metrics,
-        'pruned', v_pruned
+        'reaped', v_reaped, 'inbox', v_inbox, 'discovered', v_discovered, 'metrics_rows', v_metrics,
+        'pruned', v_pruned, 'alert_changes', v_alerts
     );
     insert into turing.maintenance_log (operation, started_at, rows_affected, caller, detail)
     values ('tick', v_started, v_reaped + v_discovered, p_caller, v_result);
@@ -35,7 +39,8 @@ end;
 $$;
 
 comment on function turing.tick(text) is
-'Periodic maintenance in one call: reap(), discover for every model whose buffers run low, '
-'compute_metrics(today), prune_history(). Returns what it did as JSON. Call it every minute: '
+'Periodic maintenance in one call: reap(), drain_inbox(1000), discover for every model whose '
+'buffers run low, compute_metrics(today), prune_history(), evaluate_alerts(). Returns what it '
+'did as JSON. Call it every minute: '
 '`* * * * * turing tick` from cron, or select cron.schedule(''turing-tick'', ''* * * * *'', '
 '''select turing.tick()'') with pg_cron.';
