@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+
 from turing_pg import __version__
 from turing_pg.db import ActorDefinition, InvalidArgument, Turing, TuringError
 

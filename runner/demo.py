@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import psycopg
+
 from turing_pg.db import Turing
 
 DEMO_FAKE_MODELS = ("qwen2.5:7b", "llama3.1:8b", "mistral:7b")

@@ -20,6 +20,7 @@ import psycopg
 import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
 from turing_pg import schema
 from turing_pg.db import Turing
 

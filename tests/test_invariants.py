@@ -10,6 +10,7 @@ from collections import Counter
 
 import psycopg
 import pytest
+
 from turing_pg.db import (
     ActorDefinition,
     ChainLoop,

@@ -8,6 +8,7 @@ import threading
 
 import psycopg
 import pytest
+
 from turing_pg import schema
 from turing_pg.db import (
     ActorDefinition,

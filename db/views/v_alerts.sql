@@ -78,7 +78,7 @@ union all
 select
     'stall' as alert,
     'critical' as severity,
-    'worker ' || coalesce(s.worker, '?') as subject,
+    'tickets of worker ' || coalesce(s.worker, '?') as subject,
     format('%s running ticket(s) without a heartbeat (%s)', count(*), min(s.reason)) as message
 from turing.v_stuck as s
 group by s.worker
@@ -87,7 +87,7 @@ union all
 select
     'stall' as alert,
     'critical' as severity,
-    'worker ' || r.worker as subject,
+    'runner ' || r.worker as subject,
     format(
         'runner %s (models %s) silent since %s', r.worker, array_to_string(r.models, ','),
         r.last_seen_at

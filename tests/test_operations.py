@@ -1,0 +1,220 @@
+"""Operating from psql: alerts raised by the scenario that causes them and cleared when it ends,
+the pgmq inbox with good and bad messages, events for every terminal ticket, dead letters."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import psycopg
+import pytest
+
+from turing_pg.db import ActorDefinition, UnknownTicket
+
+
+def alerts(conn: psycopg.Connection) -> dict[tuple[str, str], str]:
+    return {(a, s): m for a, _severity, s, m in conn.execute("select * from turing.v_alerts")}
+
+
+def changes(conn: psycopg.Connection) -> set[tuple[str, str, str]]:
+    return {tuple(r) for r in conn.execute("select * from turing.evaluate_alerts()")}
+
+
+def events(conn: psycopg.Connection) -> list[dict]:
+    rows = conn.execute("select message from pgmq.read('turing_events', 30, 1000)").fetchall()
+    return [r[0] for r in rows]
+
+
+@pytest.fixture
+def pipeline(turing, conn, jobs):
+    """scorer (cpu) writes status 'scored', which reviewer (model gpu-a) reads."""
+    turing.register_actor(ActorDefinition(
+        name="scorer", kind="script", script="cat", outbox=["scored"], inbox=["new"],
+        work_query="select id as subject_id from public.jobs where status = 'new' and id <= 20",
+        on_complete="public.jobs_scored", backoff_base="0 seconds"))
+    turing.register_actor(ActorDefinition(
+        name="reviewer", kind="llm", model="gpu-a", prompt_template="Review {subject_id}",
+        output_schema={"type": "object"}, inbox=["scored"], outbox=["reviewed"],
+        final_outbox=["reviewed"],
+        work_query="select id as subject_id from public.jobs where status = 'scored'"))
+    return turing
+
+
+def test_starvation_no_runner_for_a_model_with_work_is_raised_then_cleared(pipeline, conn):
+    pipeline.discover("scorer")
+    assert ("starvation", "model cpu") in alerts(conn)
+    assert ("starvation", "model cpu", "raised") in changes(conn)
+    assert changes(conn) == set(), "raised once, not on every evaluation"
+    pipeline.register_runner("cpu-1", ["cpu"])
+    assert ("starvation", "model cpu") not in alerts(conn)
+    assert ("starvation", "model cpu", "cleared") in changes(conn)
+    kinds = [e["event"] for e in events(conn) if e["event"].startswith("alert.")]
+    assert kinds.count("alert.raised") >= 1 and "alert.cleared" in kinds
+
+
+def test_starvation_gpu_idle_while_upstream_has_work(pipeline, conn):
+    pipeline.register_runner("gpu-1", ["gpu-a"])
+    pipeline.register_runner("cpu-1", ["cpu"])
+    pipeline.discover("scorer")
+    message = alerts(conn)[("starvation", "model gpu-a")]
+    assert "upstream actor scorer" in message and "idle" in message
+    # upstream drains; the GPU gets its work: the alert ends
+    while batch := pipeline.claim_batch("cpu", "cpu-1", 50):
+        pipeline.complete_batch([(b.ticket_id, b.lease_token, {}) for b in batch])
+    pipeline.discover("reviewer")
+    assert ("starvation", "model gpu-a") not in alerts(conn)
+
+
+def test_drained_pipeline_is_reported(pipeline, conn):
+    pipeline.register_runner("cpu-1", ["cpu"])
+    assert "drained" in alerts(conn)[("drained", "pipeline")]
+    pipeline.submit("scorer", "1")
+    assert ("drained", "pipeline") not in alerts(conn)
+
+
+def test_stall_running_ticket_without_heartbeat_and_silent_runner(pipeline, conn):
+    pipeline.register_runner("cpu-1", ["cpu"])
+    pipeline.submit("scorer", "1")
+    [t] = pipeline.claim_batch("cpu", "cpu-1", 1)
+    assert not [k for k in alerts(conn) if k[0] == "stall"]
+    conn.execute("update turing.ticket_open set heartbeat_at = now() - interval '1 minute', "
+                 "lease_expires_at = now() - interval '1 second'")
+    conn.execute("update turing.runners set last_seen_at = now() - interval '5 minutes'")
+    stalls = {k: m for k, m in alerts(conn).items() if k[0] == "stall"}
+    assert len(stalls) == 2, stalls
+    assert any("without a heartbeat" in m for m in stalls.values())
+    assert any("silent since" in m for m in stalls.values())
+    pipeline.reap("test")
+    pipeline.heartbeat("cpu-1")
+    assert not [k for k in alerts(conn) if k[0] == "stall"]
+    assert t.ticket_id
+
+
+def test_failure_spike(pipeline, conn):
+    pipeline.register_runner("cpu-1", ["cpu"])
+    pipeline.discover("scorer")
+    batch = pipeline.claim_batch("cpu", "cpu-1", 12)
+    pipeline.fail_batch([(b.ticket_id, b.lease_token, "model said no", "failed", True)
+                         for b in batch[:6]])
+    pipeline.complete_batch([(b.ticket_id, b.lease_token, {}) for b in batch[6:]])
+    message = alerts(conn)[("failure_spike", "actor scorer")]
+    assert "6 of the last 12" in message and "model said no" in message
+
+
+def test_unwired_outbox_until_a_consumer_or_final_declaration(turing, conn):
+    turing.register_actor(ActorDefinition(name="extract", kind="script", script="cat",
+                                           outbox=["extracted"]))
+    assert ("unwired_outbox", "actor extract -> extracted") in alerts(conn)
+    turing.register_actor(ActorDefinition(name="load", kind="script", script="cat",
+                                           inbox=["extracted"], outbox=["loaded"],
+                                           final_outbox=["loaded"]))
+    assert not [k for k in alerts(conn) if k[0] == "unwired_outbox"]
+
+
+# -- pgmq boundary --------------------------------------------------------------------------------
+def send(conn: psycopg.Connection, message: object) -> int:
+    return conn.execute("select pgmq.send('turing_inbox', %s::jsonb)",
+                        (json.dumps(message),)).fetchone()[0]
+
+
+def test_inbox_accepts_good_messages_and_keeps_bad_ones_with_the_reason(pipeline, conn):
+    good = send(conn, {"actor": "scorer", "subject_id": "5", "input": {"why": "rush"},
+                       "priority": 9})
+    unknown = send(conn, {"actor": "ghost", "subject_id": "1"})
+    shapeless = send(conn, ["not", "an", "object"])
+    missing = send(conn, {"actor": "scorer"})
+    duplicate = send(conn, {"actor": "scorer", "subject_id": "5"})
+    root = pipeline.submit("scorer", "7")
+    loop = send(conn, {"actor": "scorer", "subject_id": "7", "parent_ticket_id": root})
+    result = {r[0]: (r[1], r[2]) for r in conn.execute("select * from turing.drain_inbox()")}
+    assert result[good][0] is not None and result[good][1] is None
+    ticket = conn.execute("select input, priority, source from turing.tickets where ticket_id = %s",
+                          (result[good][0],)).fetchone()
+    assert ticket == ({"why": "rush"}, 9, "inbox")
+    assert 'unknown actor "ghost"' in result[unknown][1]
+    assert "JSON object" in result[shapeless][1]
+    assert "subject_id" in result[missing][1]
+    assert "already has open ticket" in result[duplicate][1]
+    assert "loop" in result[loop][1]
+    # nothing lost: every message archived, every rejection kept with its reason
+    archived = conn.execute("select count(*) from pgmq.a_turing_inbox").fetchone()[0]
+    assert archived == 6
+    assert conn.execute("select count(*) from pgmq.q_turing_inbox").fetchone()[0] == 0
+    assert conn.execute("select count(*) from turing.inbox_rejections").fetchone()[0] == 5
+    assert sum(1 for e in events(conn) if e["event"] == "inbox.rejected") == 5
+
+
+def test_events_are_delivered_for_every_terminal_ticket(pipeline, conn):
+    pipeline.register_actor(ActorDefinition(
+        name="scorer", kind="script", script="cat", work_query=None, max_attempts=2,
+        backoff_base="0 seconds", on_complete="public.jobs_scored"))
+    for s in ("1", "2", "3", "4"):
+        pipeline.submit("scorer", s)
+    a, b, c, d = pipeline.claim_batch("cpu", "w", 4)
+    pipeline.complete_ticket(a.ticket_id, a.lease_token, {})
+    pipeline.fail_ticket(b.ticket_id, b.lease_token, "boom")
+    pipeline.fail_ticket(c.ticket_id, c.lease_token, "fatal", retryable=False)
+    pipeline.cancel_ticket(d.ticket_id, "not needed")
+    got = {(e["event"], e["ticket_id"]) for e in events(conn) if "ticket_id" in e}
+    assert got == {
+        ("ticket.completed", a.ticket_id), ("ticket.failed", b.ticket_id),
+        ("ticket.dead", c.ticket_id), ("ticket.cancelled", d.ticket_id),
+    }
+    terminal = conn.execute("select count(*) from turing.ticket_history").fetchone()[0]
+    assert terminal == len(got)
+
+
+def test_events_setting_failures_only(pipeline, conn):
+    conn.execute("update turing.settings set value = 'failures' where key = 'events'")
+    pipeline.submit("scorer", "1")
+    [t] = pipeline.claim_batch("cpu", "w", 1)
+    pipeline.complete_ticket(t.ticket_id, t.lease_token, {})
+    assert [e for e in events(conn) if e["event"] == "ticket.completed"] == []
+
+
+def test_dead_letters_are_listed_and_retried(pipeline, conn):
+    pipeline.submit("scorer", "3")
+    [t] = pipeline.claim_batch("cpu", "w", 1)
+    pipeline.fail_ticket(t.ticket_id, t.lease_token, "bad input", retryable=False)
+    dead = conn.execute("select ticket_id, error from turing.v_dead_letters").fetchall()
+    assert dead == [(t.ticket_id, "bad input")]
+    new_id = pipeline._value("select turing.retry_dead(%s)", (t.ticket_id,))
+    assert conn.execute("select count(*) from turing.v_dead_letters").fetchone()[0] == 0
+    assert conn.execute("select status, attempt from turing.tickets where ticket_id = %s",
+                        (new_id,)).fetchone() == ("pending", 1)
+    with pytest.raises(UnknownTicket):
+        pipeline._value("select turing.retry_dead(%s)", (t.ticket_id,))
+
+
+def test_dashboard_and_runner_views(pipeline, conn):
+    pipeline.register_runner("cpu-1", ["cpu"], concurrency=4)
+    pipeline.discover("scorer")
+    batch = pipeline.claim_batch("cpu", "cpu-1", 5)
+    pipeline.complete_batch([(b.ticket_id, b.lease_token, {}) for b in batch[:3]])
+    row = conn.execute(
+        "select pending, running, done_last_hour, rate_per_min > 0, eta is not null "
+        "from turing.v_dashboard where actor = 'scorer'"
+    ).fetchone()
+    assert row == (15, 2, 3, True, True)
+    runner = conn.execute(
+        "select alive, in_flight, current_model from turing.v_runners where worker = 'cpu-1'"
+    ).fetchone()
+    assert runner == (True, 2, "cpu")
+    hourly = conn.execute(
+        "select sum(completed) from turing.v_throughput_hourly where actor = 'scorer'"
+    ).fetchone()[0]
+    assert hourly == 3
+    pipeline.tick()
+    rates = conn.execute(
+        "select finished_7d, failure_rate_7d from turing.v_failure_rates where actor = 'scorer'"
+    ).fetchone()
+    assert rates == (3, 0)
+
+
+def test_tick_drains_the_inbox_and_evaluates_alerts(pipeline, conn):
+    send(conn, {"actor": "scorer", "subject_id": "11"})
+    result = pipeline.tick()
+    assert result["inbox"] == 1 and result["alert_changes"] >= 1
+    assert conn.execute("select count(*) from turing.alert_state").fetchone()[0] >= 1
+    time.sleep(0)  # results are committed: the next tick sees no new change
+    assert pipeline.tick()["alert_changes"] == 0
