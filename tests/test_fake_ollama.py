@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -63,8 +63,26 @@ def start_fake() -> Iterator[Callable[..., FakeOllama]]:
         fake.stop()
 
 
-def client(fake: FakeOllama, read: float = 10.0) -> ollama.Client:
-    return ollama.Client(host=fake.base_url, timeout=httpx.Timeout(10.0, read=read))
+_OPEN_CLIENTS: list[ollama.Client] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while _OPEN_CLIENTS:
+        _OPEN_CLIENTS.pop().close()
+
+
+def client(fake: FakeOllama | str, read: float = 10.0) -> ollama.Client:
+    """A sync client (closed after the test) with a finite timeout, as the runner will use."""
+    host = fake if isinstance(fake, str) else fake.base_url
+    c = ollama.Client(host=host, timeout=httpx.Timeout(10.0, read=read))
+    _OPEN_CLIENTS.append(c)
+    return c
+
+
+def aclient(fake: FakeOllama) -> ollama.AsyncClient:
+    return ollama.AsyncClient(host=fake.base_url, timeout=10)
 
 
 def model_stats(fake: FakeOllama, name: str = QWEN) -> dict[str, Any]:
@@ -154,9 +172,9 @@ def test_async_client_streams(start_fake: Callable[..., FakeOllama]) -> None:
     fake = start_fake()
 
     async def run() -> tuple[str, str]:
-        ac = ollama.AsyncClient(host=fake.base_url, timeout=10)
-        parts = [p async for p in await ac.chat(QWEN, messages=USER, stream=True)]
-        whole = await ac.chat(QWEN, messages=USER)
+        async with aclient(fake) as ac:
+            parts = [p async for p in await ac.chat(QWEN, messages=USER, stream=True)]
+            whole = await ac.chat(QWEN, messages=USER)
         return "".join(p.message.content for p in parts), whole.message.content
 
     streamed, whole = asyncio.run(run())
@@ -460,15 +478,15 @@ def test_503_past_max_queue_while_loading(start_fake: Callable[..., FakeOllama])
     fake = start_fake(max_queue=2, models=[slow, ModelSpec(name=LLAMA, load_s=1.0)])
 
     async def run() -> list[Any]:
-        ac = ollama.AsyncClient(host=fake.base_url, timeout=10)
+        async with aclient(fake) as ac:
 
-        async def chat(model: str, delay: float) -> Any:
-            await asyncio.sleep(delay)
-            return await ac.chat(model, messages=USER)
+            async def chat(model: str, delay: float) -> Any:
+                await asyncio.sleep(delay)
+                return await ac.chat(model, messages=USER)
 
-        # QWEN's load blocks the scheduler; two LLAMA requests fill the queue; the third is 503.
-        tasks = [chat(QWEN, 0), chat(LLAMA, 0.1), chat(LLAMA, 0.1), chat(LLAMA, 0.3)]
-        return await asyncio.gather(*tasks, return_exceptions=True)
+            # QWEN's load blocks the scheduler; two LLAMA requests fill the queue; 3rd is 503.
+            tasks = [chat(QWEN, 0), chat(LLAMA, 0.1), chat(LLAMA, 0.1), chat(LLAMA, 0.3)]
+            return await asyncio.gather(*tasks, return_exceptions=True)
 
     results = asyncio.run(run())
     assert [type(r).__name__ for r in results[:3]] == ["ChatResponse"] * 3
@@ -488,12 +506,28 @@ def test_no_503_for_resident_model_slot_queue_is_unbounded(
     client(fake).generate(QWEN)  # resident now: requests take the fast path to the slot queue
 
     async def run() -> list[Any]:
-        ac = ollama.AsyncClient(host=fake.base_url, timeout=10)
         msgs = [[{"role": "user", "content": f"n{i}"}] for i in range(12)]
-        return await asyncio.gather(*(ac.chat(QWEN, messages=m) for m in msgs))
+        async with aclient(fake) as ac:
+            return await asyncio.gather(*(ac.chat(QWEN, messages=m) for m in msgs))
 
     assert len(asyncio.run(run())) == 12
     assert fake.stats()["rejected_503"] == 0
+
+
+def test_cold_burst_loads_once(start_fake: Callable[..., FakeOllama]) -> None:
+    fake = start_fake(models=[ModelSpec(name=QWEN, load_s=20.0)])  # 0.2 s real
+
+    async def run() -> list[Any]:
+        msgs = [[{"role": "user", "content": f"b{i}"}] for i in range(8)]
+        async with aclient(fake) as ac:
+            return await asyncio.gather(*(ac.chat(QWEN, messages=m) for m in msgs))
+
+    results = asyncio.run(run())
+    assert all(r.done_reason == "stop" for r in results)
+    s = model_stats(fake)
+    assert s["loads"] == 1 and s["completed"] == 8
+    # every request waited for the same load, and load_duration reports that wait
+    assert min(r.load_duration for r in results) > 0.15e9
 
 
 def test_parallel_slots(start_fake: Callable[..., FakeOllama]) -> None:
@@ -503,15 +537,15 @@ def test_parallel_slots(start_fake: Callable[..., FakeOllama]) -> None:
     client(fake).generate(QWEN)
 
     async def run() -> list[float]:
-        ac = ollama.AsyncClient(host=fake.base_url, timeout=10)
-        t0 = time.monotonic()
+        async with aclient(fake) as ac:
+            t0 = time.monotonic()
 
-        async def one(i: int) -> float:
-            await asyncio.sleep(0.02 * i)  # fixed arrival order
-            await ac.generate(QWEN, f"p{i}", options={"num_predict": 20})
-            return time.monotonic() - t0
+            async def one(i: int) -> float:
+                await asyncio.sleep(0.02 * i)  # fixed arrival order
+                await ac.generate(QWEN, f"p{i}", options={"num_predict": 20})
+                return time.monotonic() - t0
 
-        return list(await asyncio.gather(*(one(i) for i in range(3))))
+            return list(await asyncio.gather(*(one(i) for i in range(3))))
 
     t1, t2, t3 = asyncio.run(run())
     assert t1 < 0.35 and t2 < 0.4, "the first two overlap"
@@ -672,6 +706,67 @@ def test_fault_load_faults_and_reject(start_fake: Callable[..., FakeOllama]) -> 
     assert fake.stats()["faults_fired"] == {"1": 1, "2": 1, "3": 1, "4": 1}
 
 
+def test_fault_timing_faults(start_fake: Callable[..., FakeOllama]) -> None:
+    fake = start_fake()
+    c = client(fake)
+    c.generate(QWEN)
+    fake.add_fault(FaultRule(action="stall", after_chunks=2, seconds=30.0, times=1))  # 0.3 s
+    stamps = []
+    for _part in c.generate(QWEN, "story", stream=True, options={"num_predict": 4}):
+        stamps.append(time.monotonic())
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert max(gaps) >= 0.25 and gaps.index(max(gaps)) == 1  # between chunk 2 and chunk 3
+    fake.add_fault(FaultRule(action="slow_tokens", ms=2000.0, times=1))  # +20 ms per token
+    t = time.monotonic()
+    r = c.generate(QWEN, "story", options={"num_predict": 10})
+    assert time.monotonic() - t >= 0.18 and r.eval_duration is not None
+    fake.add_fault(FaultRule(action="runaway", times=1))
+    r = c.generate(QWEN, "story", options={"num_predict": 300})
+    assert r.done_reason == "length" and r.eval_count == 300
+
+
+def test_request_validation_errors(start_fake: Callable[..., FakeOllama]) -> None:
+    fake = start_fake(context_overflow="error400", default_num_ctx=64)
+    c = client(fake)
+    with pytest.raises(ollama.ResponseError) as err:
+        c.chat(QWEN, messages=USER, options={"temperature": "hot"})
+    assert err.value.status_code == 500
+    assert err.value.error == 'option "temperature" must be of type float32'
+    with pytest.raises(ollama.ResponseError) as err:
+        c.chat(QWEN, messages=USER, options={"num_ctx": 64}, format={"type": 7})
+    assert err.value.status_code == 500 and "invalid JSON schema" in err.value.error
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    assert c.chat(QWEN, messages=USER, tools=[tool]).done  # qwen has the tools capability
+    fake2 = start_fake(models=[ModelSpec(name="tiny:1b", load_s=1.0, capabilities=["completion"])])
+    with pytest.raises(ollama.ResponseError) as err:
+        client(fake2).chat("tiny:1b", messages=USER, tools=[tool])
+    assert err.value.status_code == 400 and err.value.error == "tiny:1b does not support tools"
+    with pytest.raises(ollama.ResponseError) as err:
+        c.generate(QWEN, "x" * 400)  # ~100 tokens > num_ctx 64
+    assert err.value.status_code == 400 and err.value.error.startswith("the prompt is longer")
+    bad_json = httpx.post(fake.base_url + "/api/chat", content=b"{nope")
+    assert bad_json.status_code == 400
+    assert bad_json.json()["error"] == "invalid character 'n' looking for beginning of value"
+
+
+def test_fast_path_off_and_evict_now(start_fake: Callable[..., FakeOllama]) -> None:
+    # pre-v0.11.5: even requests for a resident model go through the bounded pending queue
+    spec = ModelSpec(name=QWEN, load_s=1.0, decode_tok_s=10.0)
+    fake = start_fake(models=[spec], fast_path_for_loaded=False, max_queue=0)
+    c = client(fake)
+    with pytest.raises(ollama.ResponseError) as err:
+        c.generate(QWEN)
+    assert err.value.status_code == 503
+    fake.set(max_queue=4)
+    c.generate(QWEN, keep_alive=-1)
+    assert fake.evict_now(QWEN) is True
+    wait_until(lambda: fake.stats()["resident_now"] == [])
+    assert model_stats(fake)["unloads"]["explicit"] == 1
+    assert fake.evict_now(QWEN) is False
+    with pytest.raises(ValueError):
+        fake.set(no_such_knob=1)
+
+
 def test_fault_matching_rules(start_fake: Callable[..., FakeOllama]) -> None:
     fake = start_fake()
     c = client(fake)
@@ -757,7 +852,7 @@ def test_subprocess_mode(tmp_path: Any) -> None:
         line = _readline(proc, timeout=15)
         assert line.startswith("listening http://127.0.0.1:")
         url = line.split(" ", 1)[1].strip()
-        c = ollama.Client(host=url, timeout=10)
+        c = client(url)
         assert c.chat(QWEN, messages=USER).message.content.startswith("[simulated] ")
         with pytest.raises(ollama.ResponseError) as err:
             c.chat(QWEN, messages=USER)
@@ -816,5 +911,7 @@ def test_stop_cancels_inflight_and_frees_port(start_fake: Callable[..., FakeOlla
 def test_context_manager_and_env_host(monkeypatch: pytest.MonkeyPatch) -> None:
     with FakeOllama(FakeConfig(time_scale=SCALE, models=models())) as fake:
         monkeypatch.setenv("OLLAMA_HOST", fake.base_url)
-        assert ollama.Client(timeout=10).chat(QWEN, messages=USER).done
-    assert os.environ["OLLAMA_HOST"] == fake.base_url
+        with ollama.Client(timeout=10) as env_client:  # host from $OLLAMA_HOST
+            assert env_client.chat(QWEN, messages=USER).done
+    with pytest.raises(ConnectionError):  # __exit__ stopped the server
+        client(fake).chat(QWEN, messages=USER)

@@ -303,3 +303,20 @@ def test_stuck_view_shows_expired_leases(turing, conn):
     conn.execute("update turing.ticket_open set lease_expires_at = now() - interval '1 minute'")
     assert conn.execute("select reason from turing.v_stuck").fetchone()[0].startswith(
         "lease expired")
+
+
+def test_slow_work_query_is_cut_by_the_statement_timeout_and_claims_go_on(dsn, turing, jobs):
+    turing.register_actor(ActorDefinition(
+        name="slow", kind="script", script="cat",
+        work_query="select id as subject_id from public.jobs where pg_sleep(0.05) is not null"))
+    turing.register_actor(ActorDefinition(
+        name="quick", kind="script", script="cat",
+        work_query="select id as subject_id from public.jobs where id <= 2"))
+    with psycopg.connect(dsn, autocommit=True, options="-c statement_timeout=700") as c:
+        claimed = c.execute("select actor from turing.claim_batch('cpu', 'w', 10)").fetchall()
+        error = c.execute(
+            "select d.last_error, d.paused_until > now() from turing.actor_discovery d "
+            "join turing.actors a using (actor_id) where a.name = 'slow'"
+        ).fetchone()
+    assert sorted(r[0] for r in claimed) == ["quick", "quick"]
+    assert error[0].startswith("work_query cancelled") and error[1] is True

@@ -118,9 +118,8 @@ class Scheduler:
                 tasks.append(r.load_task)
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -234,12 +233,16 @@ class Scheduler:
     def request_unload(self, model: str) -> None:
         """keep_alive 0 on an empty request (``ollama stop``): unload once drained."""
         r = self.runners.get(model)
-        if r is None or r.state != "ready":
+        if r is None or r.state not in ("loading", "ready"):
             return
         r.session_duration = 0
         r.drain_reason = "explicit"
         r.expires_at = time.monotonic()
-        if r.refcount <= 0:
+        if r.timer is not None:
+            r.timer.cancel()
+            r.timer = None
+        # A loading runner is unloaded by _load()/release() once it is ready and idle.
+        if r.refcount <= 0 and r.state == "ready":
             self.unload(r, "explicit")
 
     # --- slots ---------------------------------------------------------------------------------

@@ -14,8 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from . import outputs
@@ -24,13 +23,23 @@ from .config import (
     DEFAULT_LOAD_FAIL_MESSAGE,
     DEFAULT_RUNNER_STOPPED_MESSAGE,
     LOAD_FAULT_ACTIONS,
-    RUNNER_OPTION_KEYS,
-    DurationError,
     FakeConfig,
     FaultRule,
     ModelSpec,
     normalize_model_name,
-    parse_keep_alive,
+)
+from .protocol import (
+    MID_STREAM_ACTIONS,
+    GenContext,
+    HTTPError,
+    Output,
+    Plan,
+    apply_stop,
+    json_body,
+    local_iso,
+    now_utc,
+    parse_generation,
+    stage_of,
 )
 from .scheduler import GenRequest, LoadFailed, QueueFull, Runner, Scheduler
 from .state import Stats
@@ -39,97 +48,8 @@ from .wire import SIMULATED_HEADER, BadRequest, Connection, Request
 log = logging.getLogger("turing_pg.fake_ollama")
 T = TypeVar("T")
 
-NDJSON = "application/x-ndjson"
 TEXT = "text/plain; charset=utf-8"
 FOREVER = timedelta(days=292 * 365)  # what MaxInt64 ns looks like in /api/ps
-
-# Go's FromMap: JSON numbers are float64, ints accept them (truncated), bools are separate.
-_OPTION_TYPES: dict[str, str] = {
-    **dict.fromkeys(
-        ("num_keep", "seed", "num_predict", "top_k", "repeat_last_n", "mirostat", "num_ctx",
-         "num_batch", "num_gpu", "main_gpu", "num_thread"),
-        "integer",
-    ),
-    **dict.fromkeys(
-        ("top_p", "min_p", "typical_p", "temperature", "repeat_penalty", "presence_penalty",
-         "frequency_penalty", "mirostat_tau", "mirostat_eta", "tfs_z"),
-        "float32",
-    ),
-    **dict.fromkeys(
-        ("use_mmap", "use_mlock", "numa", "low_vram", "vocab_only", "penalize_newline", "f16_kv"),
-        "boolean",
-    ),
-    "stop": "strings",
-}  # fmt: skip
-
-# Faults that act at a position in the token stream ("after N chunks").
-_MID_STREAM = frozenset({"stream_error", "malformed_ndjson", "stall", "crash_runner"})
-
-
-class HTTPError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-@dataclass
-class _Ctx:
-    """Everything about one generation request that the handler stages share."""
-
-    conn: Connection
-    endpoint: str
-    body: dict[str, Any]
-    label: str  # model name exactly as the client sent it (echoed back like Ollama)
-    model: str
-    spec: ModelSpec
-    stream: bool
-    keep_alive: float | None
-    options: dict[str, Any]
-    fmt: Any
-    prompt_text: str
-    prompt_tokens: int
-    payload: Any  # what identifies the prompt for the output hash
-    is_load: bool
-    think: Any
-    raw: bool
-    num_ctx: int
-    runner_key: tuple[Any, ...]
-    t_arrival: float
-    rules: list[FaultRule] = field(default_factory=list)
-    id: int = 0
-    t_loaded: float = 0.0
-
-
-def _now_utc() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _local_iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts).astimezone().isoformat()
-
-
-def _go_json_error(raw: bytes, exc: json.JSONDecodeError) -> str:
-    doc = exc.doc
-    if exc.pos >= len(doc.rstrip()):
-        return "unexpected EOF"
-    return f"invalid character {doc[exc.pos]!r} looking for beginning of value"
-
-
-def _check_options(options: dict[str, Any]) -> None:
-    for key, value in options.items():
-        kind = _OPTION_TYPES.get(key)
-        if kind is None:
-            continue  # unknown options are ignored (with a server-side warning) in Ollama
-        ok = {
-            "integer": isinstance(value, (int, float)) and not isinstance(value, bool),
-            "float32": isinstance(value, (int, float)) and not isinstance(value, bool),
-            "boolean": isinstance(value, bool),
-            "strings": isinstance(value, list) and all(isinstance(v, str) for v in value),
-        }[kind]
-        if not ok:
-            suffix = "of an array of strings" if kind == "strings" else f"of type {kind}"
-            raise HTTPError(500, f'option "{key}" must be {suffix}')
 
 
 class FakeOllama:
@@ -189,8 +109,10 @@ class FakeOllama:
             return
         self._stopped = True
         if loop.is_running():
-            with contextlib.suppress(Exception):
+            try:
                 asyncio.run_coroutine_threadsafe(self._ashutdown(), loop).result(timeout=30)
+            except Exception:
+                log.exception("fake ollama: unclean shutdown")
             loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=30)
 
@@ -231,9 +153,8 @@ class FakeOllama:
         tasks = list(self._conn_tasks)
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
         await self._sched.shutdown()
         if self._server is not None:
             with contextlib.suppress(Exception):
@@ -446,6 +367,7 @@ class FakeOllama:
         except asyncio.CancelledError:
             handler.cancel()
             watcher.cancel()
+            await asyncio.wait([handler, watcher], timeout=5)  # run their cleanup before exiting
             raise
         # asyncio.wait (not `await task` under suppress(CancelledError)): it lets the cancelled
         # sub-task finish without ever swallowing a cancellation aimed at *this* task (shutdown).
@@ -474,7 +396,7 @@ class FakeOllama:
         return 200, {"version": self.config.version}
 
     async def _tags(self, req: Request) -> tuple[int, Any]:
-        modified = _local_iso(self._started_wall)
+        modified = local_iso(self._started_wall)
         models = [
             {
                 "name": s.name,
@@ -517,7 +439,7 @@ class FakeOllama:
         return 200, {"models": models}
 
     async def _show(self, req: Request) -> tuple[int, Any]:
-        body = self._json_body(req)
+        body = json_body(req)
         name = body.get("model") or body.get("name")
         if not name:
             raise HTTPError(400, "model is required")
@@ -537,21 +459,8 @@ class FakeOllama:
                 f"{spec.family}.context_length": spec.context_length,
             },
             "capabilities": list(spec.capabilities),
-            "modified_at": _local_iso(self._started_wall),
+            "modified_at": local_iso(self._started_wall),
         }
-
-    def _json_body(self, req: Request, required: bool = True) -> dict[str, Any]:
-        if not req.body.strip():
-            if required:
-                raise HTTPError(400, "missing request body")
-            return {}
-        try:
-            body = json.loads(req.body)
-        except json.JSONDecodeError as exc:
-            raise HTTPError(400, _go_json_error(req.body, exc)) from None
-        if not isinstance(body, dict):
-            raise HTTPError(400, "json: cannot unmarshal non-object into Go value")
-        return body
 
     async def _fake_stats(self, req: Request) -> tuple[int, Any]:
         return 200, self._stats_snapshot()
@@ -564,7 +473,7 @@ class FakeOllama:
         return 200, self._fault_list()
 
     async def _fake_faults_post(self, req: Request) -> tuple[int, Any]:
-        data = self._json_body(req)
+        data = json_body(req)
         data.pop("id", None)
         try:
             rule = FaultRule.from_dict(data)
@@ -579,95 +488,19 @@ class FakeOllama:
         return 200, {"released": self._release_hangs()}
 
     async def _fake_reset(self, req: Request) -> tuple[int, Any]:
-        body = self._json_body(req, required=False)
+        body = json_body(req, required=False)
         self._reset(bool(body.get("unload", False)))
         return 200, {"ok": True}
 
     async def _fake_set(self, req: Request) -> tuple[int, Any]:
-        return 200, self._set(self._json_body(req))
+        return 200, self._set(json_body(req))
 
     async def _fake_evict(self, req: Request) -> tuple[int, Any]:
-        return 200, {"evicted": self._evict(str(self._json_body(req).get("model", "")))}
+        return 200, {"evicted": self._evict(str(json_body(req).get("model", "")))}
 
     # --- /api/chat and /api/generate -----------------------------------------------------------
 
-    def _parse(self, conn: Connection, req: Request, endpoint: str, t_arrival: float) -> _Ctx:
-        chat = endpoint == "chat"
-        body = self._json_body(req)
-        try:
-            keep_alive = parse_keep_alive(body.get("keep_alive"))
-        except DurationError as exc:
-            raise HTTPError(400, str(exc)) from None
-        label = body.get("model")
-        if not isinstance(label, str) or not label:
-            raise HTTPError(400, "model is required")
-        model = normalize_model_name(label)
-        spec = self._registry.get(model)
-        if spec is None:
-            if chat and self.config.not_found_style == "old":
-                raise HTTPError(404, f'model "{label}" not found, try pulling it first')
-            raise HTTPError(404, f"model '{label}' not found")
-        think = body.get("think")
-        if think not in (None, False) and "thinking" not in spec.capabilities:
-            raise HTTPError(400, f'"{label}" does not support thinking')
-        if body.get("tools") and "tools" not in spec.capabilities:
-            raise HTTPError(400, f"{label} does not support tools")
-        top = body.get("top_logprobs")
-        if top is not None and not (isinstance(top, int) and 0 <= top <= 20):
-            raise HTTPError(400, "top_logprobs must be between 0 and 20")
-        raw = bool(body.get("raw"))
-        if raw and (body.get("template") or body.get("system") or body.get("context")):
-            raise HTTPError(400, "raw mode does not support template, system, or context")
-        options = body.get("options") or {}
-        if not isinstance(options, dict):
-            raise HTTPError(400, "json: cannot unmarshal options into Go value of type map")
-        _check_options(options)
-        stream = body.get("stream")
-        stream = self.config.default_stream if stream is None else bool(stream)
-        if chat:
-            messages = body.get("messages") or []
-            if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
-                raise HTTPError(
-                    400, "json: cannot unmarshal messages into Go value of type []api.Message"
-                )
-            texts = [str(m.get("content") or "") for m in messages]
-            prompt_text = "\n".join(texts)
-            prompt_tokens = math.ceil(sum(len(t) for t in texts) / 4) + 4 * len(messages)
-            payload: Any = messages
-            is_load = not messages
-        else:
-            prompt = body.get("prompt") or ""
-            system, suffix = body.get("system") or "", body.get("suffix") or ""
-            prompt_text = f"{system}\n{prompt}{suffix}" if system else f"{prompt}{suffix}"
-            prompt_tokens = max(1, math.ceil(len(prompt_text) / 4))
-            payload = {"system": system, "prompt": prompt, "suffix": suffix}
-            is_load = not prompt
-        num_ctx = int(options.get("num_ctx") or self.config.default_num_ctx)
-        defaults = {"num_ctx": self.config.default_num_ctx}
-        runner_key = tuple(options.get(k, defaults.get(k)) for k in RUNNER_OPTION_KEYS)
-        return _Ctx(
-            conn=conn,
-            endpoint=endpoint,
-            body=body,
-            label=label,
-            model=model,
-            spec=spec,
-            stream=stream,
-            keep_alive=keep_alive,
-            options=options,
-            fmt=body.get("format"),
-            prompt_text=prompt_text,
-            prompt_tokens=prompt_tokens,
-            payload=payload,
-            is_load=is_load,
-            think=think,
-            raw=raw,
-            num_ctx=num_ctx,
-            runner_key=runner_key,
-            t_arrival=t_arrival,
-        )
-
-    def _match_faults(self, ctx: _Ctx) -> list[FaultRule]:
+    def _match_faults(self, ctx: GenContext) -> list[FaultRule]:
         fired: list[FaultRule] = []
         for rule in self._faults:
             if rule.model and rule.model != ctx.model:
@@ -698,18 +531,18 @@ class FakeOllama:
         return fired
 
     @staticmethod
-    def _rule(ctx: _Ctx, action: str, stage: str | None = None) -> FaultRule | None:
+    def _rule(ctx: GenContext, action: str, stage: str | None = None) -> FaultRule | None:
         for rule in ctx.rules:
             if rule.action != action:
                 continue
-            if stage is None or _stage_of(rule) == stage:
+            if stage is None or stage_of(rule) == stage:
                 return rule
         return None
 
     async def _generation(self, conn: Connection, req: Request, endpoint: str) -> bool:
         t_arrival = time.monotonic()
         try:
-            ctx = self._parse(conn, req, endpoint, t_arrival)
+            ctx = parse_generation(conn, req, endpoint, t_arrival, self.config, self._registry)
         except HTTPError as exc:
             await conn.send_json(exc.status, {"error": exc.message}, extra=[SIMULATED_HEADER])
             return True
@@ -769,8 +602,14 @@ class FakeOllama:
             self._stats.event("cancel", ctx.model, ctx.id, stage=greq.stage)
             conn.close()
             return False
+        except Exception as exc:  # a bug in the fake must not look like a network fault
+            log.exception("fake ollama: internal error")
+            if conn.headers_sent:
+                conn.close()
+                return False
+            return await self._error(ctx, 500, f"fake ollama internal error: {exc!r}")
 
-    async def _serve(self, ctx: _Ctx, greq: GenRequest, runner: Runner) -> bool:
+    async def _serve(self, ctx: GenContext, greq: GenRequest, runner: Runner) -> bool:
         if ctx.is_load:
             return await self._done_only(ctx, "load")
         fmt = ctx.fmt
@@ -793,6 +632,10 @@ class FakeOllama:
             plan = self._plan(ctx)
         except outputs.SchemaError as exc:
             return await self._error(ctx, 500, str(exc))
+        except (TypeError, ValueError, KeyError, RecursionError) as exc:
+            # A schema our generator chokes on (bad keyword types, ...): Ollama's grammar
+            # converter would reject it too, with the same 500.
+            return await self._error(ctx, 500, str(outputs.SchemaError(repr(exc))))
         rule = self._rule(ctx, "http_error", "after_load")
         if rule:
             return await self._error(ctx, rule.status, rule.message or DEFAULT_LOAD_FAIL_MESSAGE)
@@ -814,7 +657,7 @@ class FakeOllama:
 
     # --- output planning -----------------------------------------------------------------------
 
-    def _plan(self, ctx: _Ctx) -> _Plan:
+    def _plan(self, ctx: GenContext) -> Plan:
         options = ctx.options
         seed = options.get("seed")
         salt: Any = None
@@ -856,7 +699,7 @@ class FakeOllama:
         done_reason = "stop"
         stops = [s for s in options.get("stop") or [] if s]
         if stops:
-            seq = _apply_stop(seq, stops)
+            seq = apply_stop(seq, stops)
         num_predict = int(options.get("num_predict", -1))
         limit = num_predict if num_predict >= 0 else None
         if filler is not None:
@@ -867,17 +710,17 @@ class FakeOllama:
             done_reason = "length"
         elif filler is not None:
             done_reason = "length"
-        return _Plan(seq=seq, done_reason=done_reason)
+        return Plan(seq=seq, done_reason=done_reason)
 
     # --- generation ----------------------------------------------------------------------------
 
-    def _mid_rules(self, ctx: _Ctx, n_tokens: int) -> dict[int, list[FaultRule]]:
+    def _mid_rules(self, ctx: GenContext, n_tokens: int) -> dict[int, list[FaultRule]]:
         """Faults keyed by the stream position (chunks already sent) where they strike."""
         at: dict[int, list[FaultRule]] = {}
         for rule in ctx.rules:
-            action, stage = rule.action, _stage_of(rule)
+            action, stage = rule.action, stage_of(rule)
             mid = (
-                action in _MID_STREAM
+                action in MID_STREAM_ACTIONS
                 or (action == "drop")
                 or (action == "hang" and stage == "after_chunks")
             )
@@ -886,12 +729,12 @@ class FakeOllama:
                 at.setdefault(pos, []).append(rule)
         return at
 
-    async def _generate(self, ctx: _Ctx, runner: Runner, plan: _Plan) -> bool:
+    async def _generate(self, ctx: GenContext, runner: Runner, plan: Plan) -> bool:
         spec, seq = ctx.spec, plan.seq
         mid = self._mid_rules(ctx, len(seq))
         slow = self._rule(ctx, "slow_tokens")
         extra_s = (slow.ms / 1000.0) if slow else 0.0
-        out = _Output(ctx)
+        out = Output(ctx)
         counters = self._stats.model(ctx.model)
         t_prefill = time.monotonic()
         self._stats.busy_start(ctx.model, t_prefill)
@@ -957,9 +800,11 @@ class FakeOllama:
         self._stats.count_request(ctx.model, ctx.endpoint, 200)
         return await out.final(seq, plan.done_reason, metrics)
 
-    async def _mid_fault(self, ctx: _Ctx, runner: Runner, out: _Output, rule: FaultRule) -> bool:
+    async def _mid_fault(
+        self, ctx: GenContext, runner: Runner, out: Output, rule: FaultRule
+    ) -> bool:
         if rule.action == "drop":
-            self._stats.count_request(ctx.model, ctx.endpoint, 0)  # 0 = no complete response
+            self._stats.count_request(ctx.model, ctx.endpoint, "dropped")
             ctx.conn.close()
             return False
         if rule.action == "malformed_ndjson":
@@ -973,15 +818,15 @@ class FakeOllama:
 
     # --- replies -------------------------------------------------------------------------------
 
-    async def _error(self, ctx: _Ctx, status: int, message: str) -> bool:
+    async def _error(self, ctx: GenContext, status: int, message: str) -> bool:
         self._stats.count_request(ctx.model, ctx.endpoint, status)
         self._stats.event("error", ctx.model, ctx.id, status=status, message=message)
         await ctx.conn.send_json(status, {"error": message}, extra=[SIMULATED_HEADER])
         return True
 
-    async def _done_only(self, ctx: _Ctx, reason: str) -> bool:
+    async def _done_only(self, ctx: GenContext, reason: str) -> bool:
         """Load/unload replies: one JSON object even for stream=true, no metric fields."""
-        obj: dict[str, Any] = {"model": ctx.label, "created_at": _now_utc()}
+        obj: dict[str, Any] = {"model": ctx.label, "created_at": now_utc()}
         if ctx.endpoint == "chat":
             obj["message"] = {"role": "assistant", "content": ""}
         else:
@@ -990,125 +835,4 @@ class FakeOllama:
         self._stats.count_request(ctx.model, ctx.endpoint, 200)
         self._stats.event("done", ctx.model, ctx.id, done_reason=reason)
         await ctx.conn.send_json(200, obj, extra=[SIMULATED_HEADER])
-        return True
-
-
-@dataclass
-class _Plan:
-    seq: list[tuple[str, str]]  # ("thinking" | "content", token text)
-    done_reason: str
-
-
-def _stage_of(rule: FaultRule) -> str | None:
-    if rule.stage is not None:
-        return rule.stage
-    if rule.action == "hang":
-        return "after_chunks" if rule.after_chunks > 0 else "before_headers"
-    if rule.action == "http_error":
-        return "before_load"
-    if rule.action == "drop":
-        return "after_chunks" if rule.after_chunks > 0 else "before_headers"
-    return None
-
-
-def _apply_stop(seq: list[tuple[str, str]], stops: list[str]) -> list[tuple[str, str]]:
-    """Cut the content at the first stop string (the stop text itself is not emitted)."""
-    content = "".join(t for kind, t in seq if kind == "content")
-    cut = min((i for i in (content.find(s) for s in stops) if i >= 0), default=-1)
-    if cut < 0:
-        return seq
-    out: list[tuple[str, str]] = []
-    used = 0
-    for kind, tok in seq:
-        if kind != "content":
-            out.append((kind, tok))
-            continue
-        if used >= cut:
-            break
-        piece = tok[: cut - used]
-        used += len(piece)
-        if piece:
-            out.append((kind, piece))
-    return out
-
-
-class _Output:
-    """Writes one generation reply: NDJSON stream or one buffered JSON object."""
-
-    def __init__(self, ctx: _Ctx) -> None:
-        self.ctx = ctx
-        self.conn = ctx.conn
-
-    def _base(self) -> dict[str, Any]:
-        return {"model": self.ctx.label, "created_at": _now_utc()}
-
-    def _piece(self, content: str, thinking: str | None) -> dict[str, Any]:
-        if self.ctx.endpoint == "chat":
-            message: dict[str, Any] = {"role": "assistant", "content": content}
-            if thinking:
-                message["thinking"] = thinking
-            return {"message": message}
-        piece: dict[str, Any] = {"response": content}
-        if thinking:
-            piece["thinking"] = thinking
-        return piece
-
-    async def _line(self, obj: dict[str, Any] | str) -> None:
-        if not self.conn.headers_sent:
-            await self.conn.start_chunked(200, NDJSON, [SIMULATED_HEADER])
-        line = obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False)
-        await self.conn.write_chunk(line.encode() + b"\n")  # never a blank line: see reference §5.5
-
-    async def token(self, kind: str, text: str) -> None:
-        if not text:
-            return
-        content, thinking = (text, None) if kind == "content" else ("", text)
-        await self._line({**self._base(), **self._piece(content, thinking), "done": False})
-
-    async def final(
-        self, seq: list[tuple[str, str]], done_reason: str, metrics: dict[str, int]
-    ) -> bool:
-        if self.ctx.stream:
-            content, thinking = "", None
-        else:
-            content = "".join(t for k, t in seq if k == "content")
-            thinking = "".join(t for k, t in seq if k == "thinking") or None
-        obj = {
-            **self._base(),
-            **self._piece(content, thinking),
-            "done": True,
-            "done_reason": done_reason,
-        }
-        if self.ctx.endpoint == "generate" and not self.ctx.raw:
-            n = metrics["prompt_eval_count"] + metrics["eval_count"]
-            base = int(outputs.seeded_rng(self.ctx.payload).random() * 100_000)
-            obj["context"] = [(base + 7919 * i) % 151_936 for i in range(n)]
-        obj.update(metrics)
-        if self.ctx.stream:
-            await self._line(obj)
-            await self.conn.end_chunked()
-        else:
-            await self.conn.send_json(200, obj, extra=[SIMULATED_HEADER])
-        return True
-
-    async def fail(self, message: str, status: int) -> bool:
-        """An error after the model started: an NDJSON error line if the stream is open."""
-        if self.conn.headers_sent:
-            await self._line({"error": message})
-            await self.conn.end_chunked()
-        else:
-            await self.conn.send_json(status, {"error": message}, extra=[SIMULATED_HEADER])
-        return True
-
-    async def malformed(self) -> bool:
-        garbage = (
-            f'{outputs.SIM_PREFIX} malformed ndjson {{"model": "{self.ctx.label}", "done": fal'
-        )
-        if self.ctx.stream:
-            await self._line(garbage)
-            await self.conn.end_chunked()
-        else:
-            await self.conn.send(
-                200, garbage.encode(), "application/json; charset=utf-8", extra=[SIMULATED_HEADER]
-            )
         return True

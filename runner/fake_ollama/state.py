@@ -112,7 +112,8 @@ class Stats:
             self.model_busy.setdefault(name, Union())
         return counters
 
-    def count_request(self, model: str, endpoint: str, status: int) -> None:
+    def count_request(self, model: str, endpoint: str, status: int | str) -> None:
+        """requests[endpoint][status]; status "499" = client went away, "dropped" = fault."""
         codes = self.model(model).requests.setdefault(endpoint, {})
         codes[str(status)] = codes.get(str(status), 0) + 1
 
