@@ -23,6 +23,7 @@ import jsonschema
 import ollama
 import pytest
 from pydantic import BaseModel, Field
+
 from turing_pg.fake_ollama import (
     BUSY_MESSAGE,
     FakeConfig,
