@@ -427,7 +427,50 @@ class Turing:
         )
         return [ActorState(**r) for r in rows]
 
+    def retry_dead(self, ticket_id: int) -> int:
+        return int(self._value("select turing.retry_dead(p_ticket_id => %(t)s)", {"t": ticket_id}))
+
+    def set_actor(self, actor: str, changes: dict[str, Any]) -> int:
+        return int(
+            self._value(
+                "select turing.set_actor(p_actor => %(a)s, p_changes => %(c)s)",
+                {"a": actor, "c": Jsonb(changes)},
+            )
+        )
+
+    def drain_inbox(self, limit: int = 100) -> list[dict[str, Any]]:
+        return self._rows("select * from turing.drain_inbox(p_limit => %(n)s)", {"n": limit})
+
     # -- monitoring -------------------------------------------------------------------------
+    def find_tickets(self, *, actor: str | None = None, status: str | None = None,
+                     subject_id: str | None = None, chain_id: int | None = None,
+                     limit: int = 50) -> list[dict[str, Any]]:
+        return self._rows(
+            "select * from turing.find_tickets(p_actor => %(a)s, p_status => %(s)s, "
+            "p_subject_id => %(j)s, p_chain_id => %(c)s, p_limit => %(n)s)",
+            {"a": actor, "s": status, "j": subject_id, "c": chain_id, "n": limit},
+        )
+
+    def check_pipeline(self) -> list[dict[str, Any]]:
+        return self._rows("select * from turing.check_pipeline()")
+
+    def actor_definitions(self) -> list[dict[str, Any]]:
+        return self._rows("select * from turing.actor_definitions()")
+
+    def read_events(self, limit: int = 100, visibility_s: int = 30) -> list[dict[str, Any]]:
+        """Read (and archive) up to `limit` events from the pgmq queue turing_events."""
+        rows = self._rows(
+            "select msg_id, enqueued_at, message from pgmq.read(queue_name => 'turing_events', "
+            "vt => %(vt)s, qty => %(n)s)",
+            {"vt": visibility_s, "n": limit},
+        )
+        if rows:
+            self._rows(
+                "select pgmq.archive(queue_name => 'turing_events', msg_ids => %(ids)s)",
+                {"ids": [r["msg_id"] for r in rows]},
+            )
+        return rows
+
     def counts(self) -> list[dict[str, Any]]:
         return self._rows("select * from turing.v_counts order by actor, status")
 
@@ -436,6 +479,7 @@ class Turing:
         allowed = {
             "v_counts", "v_stuck", "v_timeout_recommendations", "v_dashboard", "v_runners",
             "v_dead_letters", "v_failure_rates", "v_throughput_hourly", "v_alerts",
+            "v_pipeline_edges",
         }
         if name not in allowed:
             raise InvalidArgument(f"unknown view {name!r}", f"one of {sorted(allowed)}")

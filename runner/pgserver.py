@@ -107,14 +107,24 @@ class EmbeddedServer:
                 capture_output=True,
                 text=True,
                 timeout=timeout,
-                user=self._run_as,
                 cwd="/",
+                **self._identity(),
             )
         except subprocess.CalledProcessError as exc:
             raise EmbeddedServerError(
                 f"{exe} failed (exit {exc.returncode}): {exc.stderr.strip() or exc.stdout.strip()}"
                 f"\nserver log: {self.log_path}"
             ) from exc
+
+    def _identity(self) -> dict[str, object]:
+        if self._run_as is None:
+            return {}
+        import pwd
+
+        entry = pwd.getpwnam(self._run_as)
+        # why: drop root's group too; with gid 0 the *group* bits of root-owned 0701 directories
+        # (what mktemp makes) would deny the traversal that the "other" bits allow.
+        return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
     def _prepare_root_permissions(self) -> None:
         if self._run_as is None:
