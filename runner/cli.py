@@ -338,24 +338,6 @@ def tick(dsn: str | None, as_json: bool, verbose: int) -> None:
     _print(result, as_json, lambda d: ", ".join(f"{k} {v}" for k, v in d.items()))
 
 
-@main.command("status")
-@common_options
-@handle_errors
-def status(dsn: str | None, as_json: bool, verbose: int) -> None:
-    """Per actor: pending, running, expired and dead tickets; stuck work.
-
-    \b
-    Example:
-      turing status --json
-    """
-    with _client(dsn) as t:
-        data = {
-            "actors": [s.__dict__ for s in t.startup_state()],
-            "stuck": t.view("v_stuck"),
-        }
-    _print(data, as_json, lambda d: _table(d["actors"]) + "\n\nstuck:\n" + _table(d["stuck"]))
-
-
 @main.command("metrics")
 @click.option("--day", default=None, help="YYYY-MM-DD (default today).")
 @common_options
@@ -409,5 +391,14 @@ def demo(limit: int | None, ollama_host: str | None, time_scale: float, timeout_
         sys.exit(1)
 
 
+def _register_more_commands() -> None:
+    from turing_pg import cli_ops  # noqa: F401  (registers its commands on `main`)
+
+
+_register_more_commands()
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    # why: under `python -m` this file is __main__; run the `main` that cli_ops registered on.
+    from turing_pg.cli import main as _main
+
+    _main()

@@ -34,7 +34,7 @@ begin
         p_model => v_new ->> 'model',
         p_work_query => v_new ->> 'work_query',
         p_prompt_template => v_new ->> 'prompt_template',
-        p_output_schema => v_new -> 'output_schema',
+        p_output_schema => nullif(v_new -> 'output_schema', 'null'::jsonb),
         p_script => v_new ->> 'script',
         p_sql_function => v_new ->> 'sql_function',
         p_on_complete => v_new ->> 'on_complete',
@@ -50,7 +50,7 @@ begin
         p_priority => (v_new ->> 'priority')::integer,
         p_enabled => (v_new ->> 'enabled')::boolean,
         p_raq_stage => v_new ->> 'raq_stage',
-        p_options => v_new -> 'options',
+        p_options => nullif(v_new -> 'options', 'null'::jsonb),
         p_description => v_new ->> 'description',
         p_final_outbox => array(select jsonb_array_elements_text(v_new -> 'final_outbox'))
     );
