@@ -1,7 +1,8 @@
-"""Generate docs/sql-api.md from the schema's own COMMENT ONs (the schema is the documentation).
+"""Generate docs/sql-api.md from the schema's own COMMENT ONs (the schema is the documentation)
+and docs/cli.md from the commands' --help.
 
-`python -m turing_pg.docgen` regenerates the file on a scratch database; a test checks that
-the committed file matches the schema.
+`python -m turing_pg.docgen` regenerates both (the SQL one on a scratch database); tests check
+that the committed files match.
 """
 
 from __future__ import annotations
@@ -61,6 +62,32 @@ def sql_api_markdown(conn: psycopg.Connection) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def cli_markdown() -> str:
+    """Every `turing` command's --help, in one page."""
+    import click
+
+    from turing_pg.cli import main as cli_main
+
+    out = [
+        "# `turing` command reference\n",
+        "Generated from the commands' own `--help` by `python -m turing_pg.docgen`; do not edit.",
+        "Shell completion: `eval \"$(_TURING_COMPLETE=bash_source turing)\"` in ~/.bashrc "
+        "(zsh: `zsh_source`, fish: `fish_source`).\n",
+    ]
+
+    def walk(cmd: click.Command, path: list[str]) -> None:
+        # why: a fixed width, so the file does not depend on the terminal that generated it
+        with click.Context(cmd, info_name=" ".join(path), terminal_width=100,
+                           max_content_width=100) as ctx:
+            out.append(f"## `{' '.join(path)}`\n\n```\n{cmd.get_help(ctx)}\n```\n")
+        if isinstance(cmd, click.Group):
+            for name in sorted(cmd.commands):
+                walk(cmd.commands[name], [*path, name])
+
+    walk(cli_main, ["turing"])
+    return "\n".join(out).rstrip() + "\n"
+
+
 def main() -> None:  # pragma: no cover - a developer tool
     import tempfile
 
@@ -76,9 +103,10 @@ def main() -> None:  # pragma: no cover - a developer tool
             text = sql_api_markdown(conn)
     finally:
         server.destroy()
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs/sql-api.md")
-    target.write_text(text)
-    print(f"wrote {target}")
+    docs = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs")
+    (docs / "sql-api.md").write_text(text)
+    (docs / "cli.md").write_text(cli_markdown())
+    print(f"wrote {docs}/sql-api.md and {docs}/cli.md")
 
 
 if __name__ == "__main__":  # pragma: no cover

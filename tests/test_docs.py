@@ -12,3 +12,10 @@ def test_sql_api_reference_matches_the_schema_comments(conn):
     assert sql_api_markdown(conn) == committed, (
         "docs/sql-api.md is stale: run `python -m turing_pg.docgen`"
     )
+
+
+def test_cli_reference_matches_the_commands():
+    from turing_pg.docgen import cli_markdown
+
+    committed = (ROOT / "docs" / "cli.md").read_text()
+    assert cli_markdown() == committed, "docs/cli.md is stale: run `python -m turing_pg.docgen`"
