@@ -21,12 +21,9 @@ begin
     if not pg_catalog.pg_try_advisory_xact_lock(7243, p_actor_id) then
         return 0;
     end if;
-    -- why: advisory lock (7244, actor_id), exclusive here and shared by every transaction that
-    -- finishes a ticket of this actor. Taking it waits out completions in flight, so the
-    -- work_query below (a new snapshot) sees their domain writes and never re-tickets a subject
-    -- whose completion committed a moment ago.
-    perform pg_catalog.pg_advisory_xact_lock(7244, p_actor_id);
-
+    -- No lock against completions is needed: the work_query and the two NOT EXISTS below read one
+    -- snapshot, in which a subject being completed still has its open ticket (so it is skipped)
+    -- or already has its completed row and domain write (so it is skipped too).
     select coalesce(sum(c.n), 0) into v_pending
     from turing.ticket_counts as c
     where c.actor_id = p_actor_id and c.status = 'pending';

@@ -31,13 +31,6 @@ begin
         raise exception 'failure kind must be failed, timed_out or cancelled'
             using errcode = 'TR012';
     end if;
-    -- why: shared side of lock (7244, actor): discover of the same actor waits for this
-    -- transaction, so it never re-tickets a subject that is being retired (see _discover).
-    perform pg_catalog.pg_advisory_xact_lock_shared(7244, x.actor_id)
-    from (
-        select distinct o.actor_id from turing.ticket_open as o
-        where o.ticket_id = any(p_ticket_ids) order by o.actor_id
-    ) as x;
 
     with src as (
         select *

@@ -35,13 +35,6 @@ begin
             using errcode = 'TR007',
             hint = 'Report a malformed answer with fail_ticket() so it is retried; never save it.';
     end if;
-    -- why: shared side of lock (7244, actor): a concurrent discover of the same actor waits
-    -- for this transaction so it sees the on_complete writes (see _discover).
-    perform pg_catalog.pg_advisory_xact_lock_shared(7244, x.actor_id)
-    from (
-        select distinct o.actor_id from turing.ticket_open as o
-        where o.ticket_id = any(p_ticket_ids) order by o.actor_id
-    ) as x;
 
     -- Fast path, set-based: actors without on_complete.
     v_now := clock_timestamp();
