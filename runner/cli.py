@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 import click
 
 from turing_pg import __version__
-from turing_pg.db import ActorDefinition, InvalidArgument, Turing, TuringError
+from turing_pg.actor_files import load_definitions
+from turing_pg.db import InvalidArgument, Turing, TuringError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -195,28 +196,6 @@ def actor() -> None:
     """Register and inspect actors."""
 
 
-def _load_definitions(path: Path) -> list[ActorDefinition]:
-    import yaml
-
-    data = yaml.safe_load(path.read_text())
-    items = data.get("actors", [data]) if isinstance(data, dict) else data
-    out = []
-    fields = set(ActorDefinition.__dataclass_fields__)
-    for item in items:
-        unknown = set(item) - fields - {"prompt_template_file", "output_schema_file"}
-        if unknown:
-            raise InvalidArgument(f"{path}: unknown actor field(s) {sorted(unknown)}",
-                                  f"allowed: {sorted(fields)}")
-        item = dict(item)
-        if "prompt_template_file" in item:
-            item["prompt_template"] = (path.parent / item.pop("prompt_template_file")).read_text()
-        if "output_schema_file" in item:
-            item["output_schema"] = json.loads(
-                (path.parent / item.pop("output_schema_file")).read_text())
-        out.append(ActorDefinition(**item))
-    return out
-
-
 @actor.command("add")
 @click.option("-f", "--file", "path", type=click.Path(exists=True, path_type=Path), required=True,
               help="YAML file with one actor, or a list under `actors:`.")
@@ -229,7 +208,7 @@ def actor_add(path: Path, dsn: str | None, as_json: bool, verbose: int) -> None:
     Example:
       turing actor add -f actors/scorer.yaml
     """
-    definitions = _load_definitions(path)
+    definitions = load_definitions(path)
     with _client(dsn) as t:
         ids = {d.name: t.register_actor(d) for d in definitions}
     _print(ids, as_json, lambda d: "\n".join(f"registered {k} (id {v})" for k, v in d.items()))

@@ -30,6 +30,18 @@ comment on function turing._ticket_open_guard() is
 'created_at). Status values themselves are limited to pending/running by a check constraint.';
 
 drop trigger if exists ticket_open__10_guard on turing.ticket_open;
+-- why: the WHEN clause is evaluated without calling PL/pgSQL, so the claims and heartbeats that
+-- change nothing of the kind pay (almost) nothing for the guard.
 create trigger ticket_open__10_guard
 before update on turing.ticket_open
-for each row execute function turing._ticket_open_guard();
+for each row
+when (
+    new.ticket_id <> old.ticket_id
+    or new.actor_id <> old.actor_id
+    or new.subject_id <> old.subject_id
+    or new.attempt <> old.attempt
+    or new.chain_id <> old.chain_id
+    or new.created_at <> old.created_at
+    or new.started_at < new.created_at
+)
+execute function turing._ticket_open_guard();
