@@ -20,7 +20,9 @@ turing.heartbeat(text, bigint[], uuid[]),
 turing.register_runner(text, text[], text, integer, integer, jsonb),
 turing.release_worker(text, bigint[], boolean),
 turing.reap(text),
-turing.startup_state(text[])
+turing.startup_state(text[]),
+turing.model_backlog(text[]),
+turing.run_sql_ticket(bigint, uuid)
 to turing_runner, turing_admin;
 
 grant select on

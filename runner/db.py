@@ -234,12 +234,19 @@ class Turing:
     """Calls the SQL API. Each call borrows a pooled connection for the call only, so nothing
     holds a connection or a transaction between calls (invariant 8)."""
 
-    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 4) -> None:
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 4,
+                 wait_s: float = 30.0) -> None:
         self.dsn = dsn
         self.pool = ConnectionPool(
             dsn,
             min_size=min_size,
             max_size=max_size,
+            # why: a caller that must stay responsive while the database is down (the runner)
+            # gets DatabaseUnavailable after wait_s instead of blocking on the pool.
+            timeout=wait_s,
+            # why: after a server restart pooled connections are dead; checking on checkout
+            # replaces them instead of failing the next call.
+            check=ConnectionPool.check_connection,
             kwargs=connect_kwargs(),
             open=False,
             name="turing",
@@ -399,6 +406,20 @@ class Turing:
             {"w": worker, "i": [t[0] for t in tickets], "t": [t[1] for t in tickets]},
         )
         return {r["ticket_id"]: r["held"] for r in rows}
+
+    def model_backlog(self, models: list[str]) -> list[dict[str, Any]]:
+        """Per model: pending, ready and running tickets, most ready work first."""
+        return self._rows("select * from turing.model_backlog(p_models => %(m)s)", {"m": models})
+
+    def run_sql_ticket(self, ticket_id: int, lease_token: UUID) -> tuple[bool, str | None,
+                                                                          str | None]:
+        """Run a sql actor's ticket inside the database; (accepted, status, error)."""
+        rows = self._rows(
+            "select * from turing.run_sql_ticket(p_ticket_id => %(i)s, p_lease_token => %(t)s)",
+            {"i": ticket_id, "t": lease_token},
+        )
+        r = rows[0]
+        return bool(r["accepted"]), r["status"], r["error"]
 
     def release_worker(self, worker: str, ticket_ids: list[int] | None = None,
                        stopping: bool = True) -> int:

@@ -9,12 +9,18 @@ Where the server comes from, in order:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -141,3 +147,107 @@ def tmp_home() -> Iterator[Path]:
         yield home
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+# -- runner processes and the simulated Ollama server -------------------------------------------
+
+
+@pytest.fixture
+def fake_ollama() -> Iterator[Any]:
+    """Factory: fake_ollama(**FakeConfig fields) -> a running in-process Ollama-compatible server
+    on a free loopback port (stopped at teardown). Fast by default (time_scale 0.01)."""
+    from turing_pg.fake_ollama import FakeConfig, FakeOllama
+
+    started: list[Any] = []
+
+    def factory(**kwargs: Any) -> Any:
+        kwargs.setdefault("time_scale", 0.01)
+        fake = FakeOllama(FakeConfig(**kwargs)).start()
+        started.append(fake)
+        return fake
+
+    yield factory
+    for fake in started:
+        fake.stop()
+
+
+class RunnerProcess:
+    """A real `turing-runner` subprocess with its log lines (JSON) collected from a file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.args = args
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "turing_pg.runner_cli", *args, "--log-format", "json"],
+            env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log_path.read_text().splitlines():
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if name is None or item.get("event") == name:
+                out.append(item)
+        return out
+
+    def wait_event(self, name: str, timeout: float = 20.0, count: int = 1) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.events(name)
+            if len(found) >= count:
+                return found
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(
+            f"runner never logged {count} {name!r} event(s); exit={self.proc.poll()}; log:\n"
+            + self.log_path.read_text()[-4000:]
+        )
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def start_runner(dsn: str, tmp_path: Path) -> Iterator[Any]:
+    """Factory: start_runner(*args, env={...}) -> RunnerProcess against this test's database.
+    Every runner this test started is stopped at teardown (SIGTERM, then SIGKILL)."""
+    started: list[RunnerProcess] = []
+
+    def factory(*args: str, env: dict[str, str] | None = None) -> RunnerProcess:
+        full_env = {**os.environ, "TURING_DSN": dsn, "TURING_POLL_INTERVAL": "0.5",
+                    "TURING_REAP_INTERVAL": "0.5", **(env or {})}
+        proc = RunnerProcess(list(args), full_env, tmp_path / f"runner-{len(started)}.log")
+        started.append(proc)
+        return proc
+
+    yield factory
+    for proc in started:
+        proc.stop()
+
+
+def wait_for(cond: Any, timeout: float = 20.0, interval: float = 0.05, what: str = "") -> None:
+    """Poll cond() until it is truthy; fail with `what` after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or cond}")

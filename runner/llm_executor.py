@@ -1,0 +1,188 @@
+"""The `llm` executor: one chat call through the official `ollama` client per ticket.
+
+The actor's prompt is rendered strictly from the ticket input, its output_schema goes as Ollama
+`format`, and the answer is validated against that schema with jsonschema before anything is
+saved. 503 (Ollama's queue is full) and transport errors are retried here with backoff while the
+ticket's deadline allows; everything else becomes a failed attempt that the database retries
+with its own backoff up to max_attempts."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import httpx
+import jsonschema
+import ollama
+
+from turing_pg import logs
+from turing_pg.config import LOAD_OPTIONS, RunnerConfig
+from turing_pg.execution import Attempt, Result, require_container
+from turing_pg.prompt import PromptError, render
+
+TRANSPORT_RETRIES = 3
+CONNECT_TIMEOUT_S = 5.0
+
+
+class LlmExecutor:
+    def __init__(self, cfg: RunnerConfig) -> None:
+        self.cfg = cfg
+        self._warned: set[str] = set()
+        self._lock = threading.Lock()
+        self.calls = 0
+        self.retries = 0
+
+    def _client(self, timeout_s: float) -> ollama.Client:
+        # why: the ollama client has no timeout by default (a hung server hangs the caller
+        # forever); the read timeout is what is left of the ticket's deadline, because with
+        # stream=False the server sends nothing until the answer is complete.
+        return ollama.Client(
+            host=self.cfg.ollama_host,
+            timeout=httpx.Timeout(max(timeout_s, 0.05), connect=min(CONNECT_TIMEOUT_S, timeout_s)),
+        )
+
+    def options(self, actor: str, actor_options: dict[str, Any]) -> dict[str, Any]:
+        """Sampling options from the actor, load options fixed per runner: an actor asking for
+        another num_ctx would make Ollama reload the model on every switch between actors."""
+        conflicting = {k: v for k, v in actor_options.items()
+                       if k in LOAD_OPTIONS and self.cfg.load_options.get(k) != v}
+        if conflicting and actor not in self._warned:
+            with self._lock:
+                self._warned.add(actor)
+            logs.event("options_ignored", actor=actor, ignored=conflicting,
+                       why="load options are fixed per model by the runner (--num-ctx)",
+                       level=30)
+        sampling = {k: v for k, v in actor_options.items() if k not in LOAD_OPTIONS}
+        return {"num_predict": self.cfg.num_predict, **sampling, **self.cfg.load_options}
+
+    def run(self, attempt: Attempt) -> Result:
+        t = attempt.ticket
+        where = f"actor {t.actor}, model {t.model}"
+        try:
+            prompt = render(t.prompt_template or "", {"subject_id": t.subject_id, **t.input})
+        except PromptError as exc:
+            # why: not retryable: the same input renders the same way; fix the work_query or
+            # the template, then `turing dead retry`.
+            return Result.failed(f"{where}: {exc}; nothing was sent to the model",
+                                 retryable=False)
+        options = self.options(t.actor, t.options or {})
+        backoff = 0.5
+        for try_no in range(1, TRANSPORT_RETRIES + 2):
+            remaining = attempt.remaining()
+            if remaining <= 0:
+                return self._timed_out(attempt, where)
+            try:
+                self.calls += 1
+                reply = self._client(remaining).chat(
+                    model=t.model,
+                    messages=[{"role": "user", "content": prompt}],
+                    format=t.output_schema,
+                    options=options,
+                    keep_alive=self.cfg.keep_alive,
+                )
+                return self.check(reply, t.output_schema, where, options)
+            except httpx.TimeoutException:
+                return self._timed_out(attempt, where)
+            except ollama.ResponseError as exc:
+                if exc.status_code == 503 and try_no <= TRANSPORT_RETRIES:
+                    reason = f"HTTP 503 {exc.error}"
+                elif exc.status_code == 404:
+                    return Result.failed(
+                        f"{where}: Ollama at {self.cfg.ollama_host} does not have model "
+                        f"{t.model!r} ({exc.error}); run `ollama pull {t.model}` there"
+                    )
+                else:
+                    return Result.failed(
+                        f"{where}: Ollama answered HTTP {exc.status_code}: {exc.error}"
+                    )
+            except (ConnectionError, httpx.TransportError) as exc:
+                if try_no > TRANSPORT_RETRIES:
+                    return Result.failed(
+                        f"{where}: cannot reach Ollama at {self.cfg.ollama_host} after "
+                        f"{try_no} tries: {type(exc).__name__}: {exc}; is it running?"
+                    )
+                reason = f"{type(exc).__name__}: {exc}"
+            self.retries += 1
+            logs.event("llm_retry", ticket=t.ticket_id, actor=t.actor, model=t.model,
+                       try_no=try_no, reason=reason, level=30)
+            if attempt.cancel.wait(min(backoff, max(attempt.remaining(), 0))):
+                return Result.failed(f"{where}: cancelled while retrying ({reason})")
+            backoff *= 2
+        return Result.failed(f"{where}: Ollama busy (503) after {TRANSPORT_RETRIES} retries")
+
+    def _timed_out(self, attempt: Attempt, where: str) -> Result:
+        return Result.timed_out(
+            f"{where}: no complete answer within the actor's timeout of "
+            f"{attempt.ticket.timeout_s:g}s (the HTTP call was cancelled); raise the timeout if "
+            "the model is just slow (see turing.v_timeout_recommendations)"
+        )
+
+    @staticmethod
+    def check(reply: Any, schema: dict[str, Any] | None, where: str,
+              options: dict[str, Any]) -> Result:
+        """Turn a chat reply into a Result: complete, JSON, valid against the schema."""
+        content = reply.message.content or ""
+        if reply.done_reason == "length":
+            return Result.failed(
+                f"{where}: the answer was cut off at num_predict={options.get('num_predict')} "
+                f"tokens (done_reason=length): {content[:200]!r}; raise options.num_predict "
+                "or ask for a shorter answer"
+            )
+        try:
+            output = json.loads(content)
+        except json.JSONDecodeError as exc:
+            return Result.failed(
+                f"{where}: the answer is not JSON ({exc.msg} at char {exc.pos}): "
+                f"{content[:300]!r}"
+            )
+        if schema is not None:
+            error = jsonschema.exceptions.best_match(
+                jsonschema.validators.validator_for(schema)(schema).iter_errors(output)
+            )
+            if error is not None:
+                path = "/" + "/".join(str(p) for p in error.absolute_path)
+                return Result.failed(
+                    f"{where}: the answer violates output_schema at {path}: {error.message}"
+                )
+        return require_container(output, where)
+
+
+class ModelLoader:
+    """Explicit loads and unloads for a runner that serves several models on one GPU."""
+
+    def __init__(self, cfg: RunnerConfig) -> None:
+        self.cfg = cfg
+        self.loaded: str | None = None
+        self.switches = 0
+
+    def _client(self) -> ollama.Client:
+        # why: a load can take minutes on a slow disk; a load cut short by a client timeout is
+        # aborted by Ollama and restarted by the next request, forever (reference §1.12).
+        return ollama.Client(host=self.cfg.ollama_host, timeout=httpx.Timeout(900, connect=5))
+
+    def switch_to(self, model: str) -> None:
+        """Unload the model this runner loaded (to free the GPU), then preload `model`."""
+        if model == self.loaded:
+            return
+        previous = self.loaded
+        started = time.monotonic()
+        client = self._client()
+        if previous is not None:
+            try:
+                client.generate(model=previous, keep_alive=0)
+            except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
+                logs.event("unload_failed", model=previous, error=str(exc), level=30)
+        try:
+            client.generate(model=model, keep_alive=self.cfg.keep_alive,
+                            options=dict(self.cfg.load_options))
+        except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
+            # why: not fatal: the first chat call loads the model anyway, and fails the ticket
+            # with a clear error if the model is really missing.
+            logs.event("preload_failed", model=model, error=str(exc), level=30)
+        self.loaded = model
+        if previous is not None:
+            self.switches += 1
+        logs.event("switch", **{"from": previous, "to": model}, switches=self.switches,
+                   seconds=round(time.monotonic() - started, 3))

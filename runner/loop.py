@@ -1,0 +1,437 @@
+"""The runner loop: claim, run, heartbeat, report, stop gracefully.
+
+One main thread talks to the database (claims, heartbeats, reports, reaps); actors run on a pool
+of `concurrency` threads and hand their results back through a queue, so no database connection
+or transaction is held while an actor runs (invariant 8). Every database call borrows a pooled
+connection for that call only; when the database is unreachable the loop keeps the running
+calls going, holds their results, and reports them once it is back (the fence decides whether
+they still count)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import threading
+import time
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from turing_pg import __version__, logs
+from turing_pg.config import RunnerConfig
+from turing_pg.db import DatabaseUnavailable, Turing, UnknownModel
+from turing_pg.execution import Attempt, Result
+from turing_pg.llm_executor import LlmExecutor, ModelLoader
+from turing_pg.script_executor import ScriptExecutor
+from turing_pg.wakeup import Listener
+
+WARN = 30
+IDLE_HEARTBEAT_S = 5.0
+
+
+@dataclass
+class Finished:
+    attempt: Attempt
+    result: Result | None  # None: a sql ticket, already reported inside the database
+    seconds: float
+
+
+class Runner:
+    def __init__(self, cfg: RunnerConfig) -> None:
+        if "human" in cfg.models:
+            raise UnknownModel(
+                "human tickets are answered by people, not by a runner",
+                "use `turing human` at a terminal to answer them",
+            )
+        self.cfg = cfg
+        self.turing: Turing | None = None
+        self.stopping = threading.Event()
+        self.wake = threading.Event()
+        self.queued: deque[Attempt] = deque()
+        self.running: dict[int, Attempt] = {}
+        self.finished: queue.SimpleQueue[Finished] = queue.SimpleQueue()
+        self.unreported: list[Finished] = []
+        self.pool = ThreadPoolExecutor(cfg.concurrency, thread_name_prefix="actor")
+        self.llm = LlmExecutor(cfg)
+        self.scripts = ScriptExecutor()
+        self.loader = ModelLoader(cfg)
+        self.current = cfg.models[0]
+        self.llm_models: set[str] = set()
+        self.stats: Counter[str] = Counter()
+        self.db_down_since: float | None = None
+        self.db_backoff = 0.5
+        self.next_db_try = 0.0
+        self.force_stop = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def install_signals(self) -> None:
+        def on_signal(signum: int, _frame: Any) -> None:
+            if self.stopping.is_set():
+                self.force_stop = True  # a second signal: skip the grace period
+            logs.event("signal", signal=signal.Signals(signum).name,
+                       action="stop claiming, release unstarted claims, finish running calls")
+            self.stopping.set()
+            self.wake.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+
+    def run(self) -> int:
+        logs.event("config", version=__version__, **self.cfg.masked())
+        if not self._connect():
+            return 0
+        listener = Listener(self.cfg.dsn, self.cfg.models, self.wake, self.stopping)
+        listener.start()
+        self._loop()
+        self._shutdown()
+        logs.event("stopped", worker=self.cfg.worker, **dict(self.stats),
+                   switches=self.loader.switches, listener_reconnects=listener.reconnects)
+        assert self.turing is not None
+        self.turing.close()
+        return 0
+
+    def _connect(self) -> bool:
+        """Register, reap, and log the state found; wait for the database if it is down."""
+        backoff = 0.5
+        while not self.stopping.is_set():
+            try:
+                if self.turing is None:
+                    self.turing = Turing(self.cfg.dsn, min_size=1,
+                                         max_size=self.cfg.concurrency + 2, wait_s=5.0)
+                self._register()
+                reaped = self.turing.reap(self.cfg.worker)
+                state = self.turing.startup_state(self.cfg.models)
+                backlog = self.turing.model_backlog(self.cfg.models)
+                self.llm_models = {r["model"] for r in backlog if r["llm"]}
+                if len(self.cfg.models) > 1 and backlog and backlog[0]["ready"] > 0:
+                    self.current = backlog[0]["model"]
+                logs.event("start", worker=self.cfg.worker, reaped=reaped, state=[
+                    {"actor": s.actor, "model": s.model, "enabled": s.enabled,
+                     "pending": s.pending, "running": s.running, "expired": s.expired,
+                     "dead": s.dead} for s in state
+                ])
+                return True
+            except DatabaseUnavailable as exc:
+                logs.event("db_unavailable", error=str(exc), retry_in_s=backoff, level=WARN)
+                self.stopping.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+        return False
+
+    def _register(self) -> None:
+        assert self.turing is not None
+        self.turing.register_runner(
+            self.cfg.worker, self.cfg.models, hostname=socket.gethostname(), pid=os.getpid(),
+            concurrency=self.cfg.concurrency,
+            info={"version": __version__, "batch": self.cfg.batch,
+                  "ollama_host": self.cfg.ollama_host},
+        )
+
+    # -- the loop --------------------------------------------------------------------------
+    def _loop(self) -> None:
+        now = time.monotonic()
+        next_heartbeat = now
+        next_reap = now + self.cfg.reap_interval
+        idle_since: float | None = None
+        while not self.stopping.is_set():
+            self._collect()
+            if not self._db_ok():
+                self.wake.wait(0.2)
+                self.wake.clear()
+                continue
+            self._report()
+            now = time.monotonic()
+            if now >= next_heartbeat:
+                self._heartbeat()
+                next_heartbeat = time.monotonic() + self._heartbeat_interval()
+            if now >= next_reap:
+                self._reap()
+                next_reap = now + self.cfg.reap_interval
+            self._start_queued()
+            claimed = False
+            if len(self.running) < self.cfg.concurrency and not self.queued:
+                claimed = self._claim()
+                self._start_queued()
+            busy = bool(self.running or self.queued or self.unreported)
+            if busy or claimed:
+                idle_since = None
+            else:
+                idle_since = idle_since or time.monotonic()
+                if self.cfg.exit_when_idle and \
+                        time.monotonic() - idle_since >= self.cfg.exit_when_idle:
+                    logs.event("idle_exit", idle_s=self.cfg.exit_when_idle)
+                    self.stopping.set()
+                    break
+            if claimed and len(self.running) < self.cfg.concurrency:
+                continue  # there may be more to claim right away
+            wait = max(0.0, next_heartbeat - time.monotonic())
+            if not busy:
+                wait = min(wait, self.cfg.poll_interval)
+            self.wake.wait(min(wait, self.cfg.poll_interval))
+            self.wake.clear()
+
+    def _db_ok(self) -> bool:
+        if self.db_down_since is None:
+            return True
+        if time.monotonic() < self.next_db_try:
+            return False
+        try:
+            assert self.turing is not None
+            self._register()
+        except DatabaseUnavailable:
+            self._db_failed(None)
+            return False
+        logs.event("db_back", down_s=round(time.monotonic() - self.db_down_since, 2),
+                   unreported=len(self.unreported))
+        self.db_down_since = None
+        self.db_backoff = 0.5
+        return True
+
+    def _db_failed(self, exc: Exception | None) -> None:
+        now = time.monotonic()
+        if self.db_down_since is None:
+            self.db_down_since = now
+            logs.event("db_unavailable", error=str(exc), running=len(self.running),
+                       action="keep running calls, report when the database is back",
+                       level=WARN)
+        self.next_db_try = now + self.db_backoff
+        self.db_backoff = min(self.db_backoff * 2, 10.0)
+
+    def _heartbeat_interval(self) -> float:
+        held = [a.ticket.lease_s for a in self._held()]
+        # why: a third of the shortest lease leaves two chances before a lease could lapse.
+        return max(0.2, min(held) / 3) if held else IDLE_HEARTBEAT_S
+
+    def _held(self) -> list[Attempt]:
+        return [*self.queued, *self.running.values()]
+
+    # -- claiming --------------------------------------------------------------------------
+    def _claim(self) -> bool:
+        assert self.turing is not None
+        try:
+            tickets = self.turing.claim_batch(self.current, self.cfg.worker, self.cfg.batch)
+            if not tickets and len(self.cfg.models) > 1 and not self.running:
+                tickets = self._switch()
+        except DatabaseUnavailable as exc:
+            self._db_failed(exc)
+            return False
+        if not tickets:
+            return False
+        now = time.monotonic()
+        for t in tickets:
+            self.queued.append(Attempt(t, now, threading.Event()))
+        self.stats["claimed"] += len(tickets)
+        logs.event("claim", model=tickets[0].model, batch=tickets[0].batch_id, n=len(tickets),
+                   actors=sorted({t.actor for t in tickets}))
+        return True
+
+    def _switch(self) -> list[Any]:
+        """The loaded model is dry and nothing of it runs: move to the model with most work."""
+        assert self.turing is not None
+        for row in self.turing.model_backlog(self.cfg.models):
+            if row["model"] == self.current or row["ready"] <= 0:
+                continue
+            if row["llm"]:
+                self.loader.switch_to(row["model"])
+            self.current = row["model"]
+            tickets = self.turing.claim_batch(self.current, self.cfg.worker, self.cfg.batch)
+            if tickets:
+                return tickets
+        return []
+
+    # -- running ---------------------------------------------------------------------------
+    def _start_queued(self) -> None:
+        while self.queued and len(self.running) < self.cfg.concurrency \
+                and not self.stopping.is_set():
+            attempt = self.queued.popleft()
+            if attempt.lease_lost:
+                continue
+            attempt.started_at = time.monotonic()
+            self.running[attempt.ticket.ticket_id] = attempt
+            t = attempt.ticket
+            logs.event("start", ticket=t.ticket_id, actor=t.actor, kind=t.kind,
+                       subject=t.subject_id, attempt=t.attempt)
+            if t.kind == "llm" and len(self.cfg.models) > 1 and t.model in self.llm_models:
+                self.loader.loaded = self.loader.loaded or t.model
+            self.pool.submit(self._execute, attempt)
+
+    def _execute(self, attempt: Attempt) -> None:
+        """Runs on an actor thread; touches no shared state but the finished queue."""
+        t = attempt.ticket
+        started = time.monotonic()
+        result: Result | None
+        try:
+            if t.kind == "llm":
+                result = self.llm.run(attempt)
+            elif t.kind == "script":
+                result = self.scripts.run(attempt)
+            elif t.kind == "sql":
+                result = self._run_sql(attempt)
+            else:
+                result = Result.failed(
+                    f"actor {t.actor}: a runner cannot run {t.kind!r} tickets; "
+                    "human tickets are answered with `turing human`", retryable=False)
+        except Exception as exc:  # a bug in an executor must not lose the ticket
+            result = Result.failed(f"actor {t.actor}: runner error {type(exc).__name__}: {exc}")
+        self.finished.put(Finished(attempt, result, time.monotonic() - started))
+        self.wake.set()
+
+    def _run_sql(self, attempt: Attempt) -> Result | None:
+        assert self.turing is not None
+        t = attempt.ticket
+        try:
+            accepted, status, error = self.turing.run_sql_ticket(t.ticket_id, t.lease_token)
+        except DatabaseUnavailable as exc:
+            # why: the outcome is unknown (committed or not); the lease decides: if it did not
+            # commit, reap retries it.
+            logs.event("sql_unknown", ticket=t.ticket_id, actor=t.actor, error=str(exc),
+                       level=WARN)
+            return None
+        if not accepted:
+            logs.event("discard", ticket=t.ticket_id, actor=t.actor, reason=error, level=WARN)
+            self.stats["discarded"] += 1
+        elif error:
+            logs.event("fail", ticket=t.ticket_id, actor=t.actor, status=status, error=error,
+                       level=WARN)
+            self.stats["failed"] += 1
+        else:
+            logs.event("finish", ticket=t.ticket_id, actor=t.actor, status=status)
+            self.stats["completed"] += 1
+        return None
+
+    def _collect(self) -> None:
+        while True:
+            try:
+                done = self.finished.get_nowait()
+            except queue.Empty:
+                return
+            self.running.pop(done.attempt.ticket.ticket_id, None)
+            if done.result is not None:
+                self.unreported.append(done)
+
+    # -- reporting -------------------------------------------------------------------------
+    def _report(self) -> None:
+        if not self.unreported:
+            return
+        assert self.turing is not None
+        batch, self.unreported = self.unreported, []
+        good = [f for f in batch if f.result is not None and f.result.kind == "completed"]
+        bad = [f for f in batch if f.result is not None and f.result.kind != "completed"]
+        try:
+            if good:
+                outcomes = self.turing.complete_batch(
+                    [(f.attempt.ticket.ticket_id, f.attempt.ticket.lease_token, f.result.output)
+                     for f in good if f.result is not None])
+                self._log_outcomes(good, outcomes)
+                good = []
+            if bad:
+                outcomes = self.turing.fail_batch(
+                    [(f.attempt.ticket.ticket_id, f.attempt.ticket.lease_token,
+                      f.result.error or "", f.result.kind, f.result.retryable)
+                     for f in bad if f.result is not None])
+                self._log_outcomes(bad, outcomes)
+                bad = []
+        except DatabaseUnavailable as exc:
+            self.unreported = [*good, *bad, *self.unreported]
+            self._db_failed(exc)
+
+    def _log_outcomes(self, done: list[Finished], outcomes: list[Any]) -> None:
+        by_id = {o.ticket_id: o for o in outcomes}
+        for f in done:
+            t = f.attempt.ticket
+            o = by_id.get(t.ticket_id)
+            assert f.result is not None
+            if o is None or not o.accepted:
+                # why: invariant 4: the lease moved on (reaped or released); the result of this
+                # attempt is not saved, and the operator can see that it happened.
+                self.stats["discarded"] += 1
+                logs.event("discard", ticket=t.ticket_id, actor=t.actor, subject=t.subject_id,
+                           result=f.result.kind, seconds=round(f.seconds, 3),
+                           reason="lease lost (reaped or released); the current holder's "
+                           "result stands", level=WARN)
+            elif f.result.kind == "completed" and o.status == "completed":
+                self.stats["completed"] += 1
+                logs.event("finish", ticket=t.ticket_id, actor=t.actor, subject=t.subject_id,
+                           seconds=round(f.seconds, 3))
+            else:
+                self.stats["failed"] += 1
+                logs.event("fail", ticket=t.ticket_id, actor=t.actor, subject=t.subject_id,
+                           kind=f.result.kind, status=o.status, seconds=round(f.seconds, 3),
+                           error=f.result.error or "on_complete raised (see the ticket)",
+                           level=WARN)
+
+    # -- leases ----------------------------------------------------------------------------
+    def _heartbeat(self) -> None:
+        assert self.turing is not None
+        held = self._held()
+        try:
+            answer = self.turing.heartbeat(
+                self.cfg.worker, [(a.ticket.ticket_id, a.ticket.lease_token) for a in held])
+        except DatabaseUnavailable as exc:
+            self._db_failed(exc)
+            return
+        for a in held:
+            if answer.get(a.ticket.ticket_id) is False and not a.lease_lost:
+                a.lease_lost = True
+                a.cancel.set()
+                logs.event("lease_lost", ticket=a.ticket.ticket_id, actor=a.ticket.actor,
+                           started=a.started_at is not None,
+                           action="stop the call if possible; its result will be discarded",
+                           level=WARN)
+        if any(a.lease_lost for a in self.queued):
+            self.queued = deque(a for a in self.queued if not a.lease_lost)
+
+    def _reap(self) -> None:
+        assert self.turing is not None
+        try:
+            n = self.turing.reap(self.cfg.worker)
+        except DatabaseUnavailable as exc:
+            self._db_failed(exc)
+            return
+        if n:
+            logs.event("reap", expired=n)
+
+    # -- graceful stop ---------------------------------------------------------------------
+    def _shutdown(self) -> None:
+        """Invariant 10: unstarted claims go back at once; running calls get `grace` seconds;
+        what still runs after that is released (scripts killed first). Nothing is marked
+        interrupted."""
+        assert self.turing is not None
+        unstarted = [a.ticket.ticket_id for a in self.queued if not a.lease_lost]
+        self.queued.clear()
+        if unstarted:
+            try:
+                n = self.turing.release_worker(self.cfg.worker, unstarted, stopping=False)
+                logs.event("release", released=n, reason="unstarted claims at stop")
+            except DatabaseUnavailable as exc:
+                logs.event("release_failed", error=str(exc), level=WARN,
+                           consequence="they return to pending when their leases expire")
+        deadline = time.monotonic() + self.cfg.grace
+        next_heartbeat = time.monotonic()
+        while self.running and time.monotonic() < deadline and not self.force_stop:
+            self._collect()
+            self._report()
+            if time.monotonic() >= next_heartbeat and self.running:
+                self._heartbeat()
+                next_heartbeat = time.monotonic() + self._heartbeat_interval()
+            self.wake.wait(0.2)
+            self.wake.clear()
+        if self.running:
+            for a in self.running.values():
+                a.cancel.set()
+            killed = self.scripts.kill_all()
+            logs.event("grace_over", still_running=len(self.running), scripts_killed=killed,
+                       level=WARN)
+            time.sleep(0.2)
+        self._collect()
+        self._report()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        try:
+            n = self.turing.release_worker(self.cfg.worker, None, stopping=True)
+            if n:
+                logs.event("release", released=n, reason="still running after the grace period")
+        except DatabaseUnavailable as exc:
+            logs.event("release_failed", error=str(exc), level=WARN,
+                       consequence="their leases expire and reap retries them")

@@ -1,0 +1,122 @@
+"""`turing-runner`: serve every enabled actor of a model (one runner per GPU) until stopped."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+
+import click
+
+from turing_pg import __version__, logs
+from turing_pg.config import RunnerConfig
+from turing_pg.db import TuringError
+
+
+def _split_models(model: tuple[str, ...], models: str | None) -> list[str]:
+    names = [m.strip() for m in (models or "").split(",") if m.strip()]
+    names += [m for m in model if m not in names]
+    return names
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"],
+                                 "auto_envvar_prefix": "TURING", "max_content_width": 100})
+@click.option("--model", "model", multiple=True, metavar="NAME",
+              help="The model (resource) to serve: its every enabled actor. [env TURING_MODEL]")
+@click.option("--models", metavar="A,B,…",
+              help="Several models on one GPU, model-first: drain the loaded one, then switch to "
+                   "the one with most work. [env TURING_MODELS]")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=4, show_default=True,
+              help="Tickets in flight at once (match Ollama's OLLAMA_NUM_PARALLEL). "
+                   "[env TURING_CONCURRENCY]")
+@click.option("--batch", type=click.IntRange(0, 1000), default=0,
+              help="Tickets per claim (default: --concurrency); extra claims wait locally. "
+                   "[env TURING_BATCH]")
+@click.option("--dsn", envvar="TURING_DSN", default=None,
+              help="PostgreSQL DSN (default: the embedded server). [env TURING_DSN]")
+@click.option("--ollama-host", envvar=["TURING_OLLAMA_HOST", "OLLAMA_HOST"],
+              default="http://127.0.0.1:11434", show_default=True,
+              help="Ollama server for llm actors. [env TURING_OLLAMA_HOST, OLLAMA_HOST]")
+@click.option("--worker", default="", help="Runner name (default: host:pid:model). "
+                                           "[env TURING_WORKER]")
+@click.option("--poll-interval", type=float, default=2.0, show_default=True,
+              help="Seconds between claims when idle (NOTIFY wakes it sooner). "
+                   "[env TURING_POLL_INTERVAL]")
+@click.option("--reap-interval", type=float, default=10.0, show_default=True,
+              help="Seconds between reap() calls. [env TURING_REAP_INTERVAL]")
+@click.option("--grace", type=float, default=30.0, show_default=True,
+              help="On SIGTERM, seconds running calls get to finish. [env TURING_GRACE]")
+@click.option("--keep-alive", default="30m", show_default=True,
+              help="Ollama keep_alive for the served models. [env TURING_KEEP_ALIVE]")
+@click.option("--num-ctx", type=int, default=4096, show_default=True,
+              help="num_ctx sent with every call (fixed per model so Ollama never reloads). "
+                   "[env TURING_NUM_CTX]")
+@click.option("--num-predict", type=int, default=1024, show_default=True,
+              help="Default bound on generated tokens (an actor's options may lower it). "
+                   "[env TURING_NUM_PREDICT]")
+@click.option("--exit-when-idle", type=float, default=0.0,
+              help="Exit after this many seconds with nothing to do (0: never). "
+                   "[env TURING_EXIT_WHEN_IDLE]")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Log lines on stderr. [env TURING_LOG_FORMAT]")
+@click.option("-v", "--verbose", count=True, help="More log lines (-v: debug).")
+@click.version_option(__version__, prog_name="turing-runner")
+def main(model: tuple[str, ...], models: str | None, concurrency: int, batch: int,
+         dsn: str | None, ollama_host: str, worker: str, poll_interval: float,
+         reap_interval: float, grace: float, keep_alive: str, num_ctx: int, num_predict: int,
+         exit_when_idle: float, log_format: str, verbose: int) -> None:
+    """Claim and run the tickets of every enabled actor of MODEL until stopped.
+
+    One runner per GPU: `--model qwen2.5:7b` serves every actor of that model (it never idles
+    while any of them has work). Script and SQL actors are served by a runner of their
+    resource name, `--model cpu` by default. SIGTERM/SIGINT: stop claiming, give unstarted
+    claims back at once, let running calls finish within --grace, exit 0. After a SIGKILL
+    nothing is needed by hand: expired leases are reaped and the work retried.
+
+    \b
+    Examples:
+      turing-runner --model qwen2.5:7b --concurrency 4
+      turing-runner --models qwen2.5:7b,llama3.1:8b      # two models sharing one GPU
+      turing-runner --model cpu --concurrency 8           # script and SQL actors
+      TURING_MODEL=qwen2.5:7b TURING_DSN=postgresql:///app turing-runner
+
+    \b
+    Exit codes: 0 stopped (also after SIGTERM), 2 bad usage, 3 unknown model, 7 database
+    unreachable at start and stopped while waiting, 1 unexpected error.
+    """
+    logs.setup(log_format, logging.DEBUG if verbose else logging.INFO)
+    names = _split_models(model, models)
+    if not names:
+        raise click.UsageError("give --model NAME (or --models A,B); see turing-runner --help")
+    try:
+        if dsn is None:
+            from turing_pg.pgserver import resolve_dsn
+
+            dsn = resolve_dsn(None)
+        from turing_pg.loop import Runner
+
+        cfg = RunnerConfig(
+            models=names, dsn=dsn, ollama_host=ollama_host, concurrency=concurrency,
+            batch=batch, worker=worker, poll_interval=poll_interval,
+            reap_interval=reap_interval, grace=grace, keep_alive=keep_alive, num_ctx=num_ctx,
+            num_predict=num_predict, log_format=log_format, exit_when_idle=exit_when_idle,
+        )
+        runner = Runner(cfg)
+        runner.install_signals()
+        code = runner.run()
+    except TuringError as exc:
+        logs.event("error", error=str(exc), level=logging.ERROR)
+        click.echo(f"turing-runner: {exc}", err=True)
+        code = getattr(exc, "exit_code", 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if threading.active_count() > 1:
+        # why: an abandoned HTTP call after the grace period must not keep the process alive;
+        # its ticket was already released.
+        os._exit(code)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
