@@ -108,7 +108,7 @@ class Runner:
                 self.llm_models = {r["model"] for r in backlog if r["llm"]}
                 if len(self.cfg.models) > 1 and backlog and backlog[0]["ready"] > 0:
                     self.current = backlog[0]["model"]
-                logs.event("start", worker=self.cfg.worker, reaped=reaped, state=[
+                logs.event("startup", worker=self.cfg.worker, reaped=reaped, state=[
                     {"actor": s.actor, "model": s.model, "enabled": s.enabled,
                      "pending": s.pending, "running": s.running, "expired": s.expired,
                      "dead": s.dead} for s in state
@@ -154,6 +154,10 @@ class Runner:
             if len(self.running) < self.cfg.concurrency and not self.queued:
                 claimed = self._claim()
                 self._start_queued()
+                if claimed:
+                    # why: the idle heartbeat period is long; new leases need the short one.
+                    next_heartbeat = min(next_heartbeat,
+                                         time.monotonic() + self._heartbeat_interval())
             busy = bool(self.running or self.queued or self.unreported)
             if busy or claimed:
                 idle_since = None

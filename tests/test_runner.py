@@ -5,12 +5,10 @@ Ollama-compatible server on a free loopback port (runner/fake_ollama), and stops
 
 from __future__ import annotations
 
-import json
 import signal
 from typing import Any
 
 import psycopg
-import pytest
 from conftest import wait_for
 
 from turing_pg.db import ActorDefinition, Turing
@@ -46,8 +44,9 @@ def submit_many(turing: Turing, actor: str, n: int, prefix: str = "s") -> None:
 def history(conn: psycopg.Connection, actor: str) -> list[dict[str, Any]]:
     cur = conn.cursor(row_factory=psycopg.rows.dict_row)
     return cur.execute(
-        "select h.ticket_id, h.subject_id, h.status, h.attempt, h.output, h.error, h.failure_kind, "
-        "h.created_at, h.started_at, h.finished_at, h.worker from turing.ticket_history as h join turing.actors as a using (actor_id) "
+        "select h.ticket_id, h.subject_id, h.status, h.attempt, h.output, h.error, "
+        "h.failure_kind, h.created_at, h.started_at, h.finished_at, h.worker "
+        "from turing.ticket_history as h join turing.actors as a using (actor_id) "
         "where a.name = %s order by h.ticket_id", (actor,)
     ).fetchall()
 
@@ -83,6 +82,6 @@ def test_runner_drains_an_llm_actor_and_saves_schema_valid_outputs(
     assert fake.stats()["completed"] == 12
     runner.signal(signal.SIGTERM)
     assert runner.wait() == 0
-    start = runner.events("start")[0]
+    start = runner.events("startup")[0]
     assert start["worker"] and any(s["actor"] == "classify" for s in start["state"])
     assert len(runner.events("finish")) == 12
