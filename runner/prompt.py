@@ -53,7 +53,7 @@ def _text(value: Any) -> str:
     if isinstance(value, str):
         return value
     # why: objects, lists, numbers and booleans render as JSON, the form a model reads best.
-    return json.dumps(value, ensure_ascii=False, separators=(",", ": "))
+    return json.dumps(value, ensure_ascii=False)
 
 
 def render(template: str, values: dict[str, Any]) -> str:
