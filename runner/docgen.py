@@ -63,13 +63,13 @@ def sql_api_markdown(conn: psycopg.Connection) -> str:
 
 
 def cli_markdown() -> str:
-    """Every `turing` command's --help, in one page."""
+    """Every `turing` and `turing-runner` command's --help, in one page."""
     import click
 
     from turing_pg.cli import main as cli_main
 
     out = [
-        "# `turing` command reference\n",
+        "# `turing` and `turing-runner` command reference\n",
         "Generated from the commands' own `--help` by `python -m turing_pg.docgen`; do not edit.",
         "Shell completion: `eval \"$(_TURING_COMPLETE=bash_source turing)\"` in ~/.bashrc "
         "(zsh: `zsh_source`, fish: `fish_source`).\n",
@@ -85,6 +85,9 @@ def cli_markdown() -> str:
                 walk(cmd.commands[name], [*path, name])
 
     walk(cli_main, ["turing"])
+    from turing_pg.runner_cli import main as runner_main
+
+    walk(runner_main, ["turing-runner"])
     return "\n".join(out).rstrip() + "\n"
 
 
