@@ -360,9 +360,16 @@ def demo(limit: int | None, ollama_host: str | None, time_scale: float, timeout_
     result = run_demo(target, limit=limit, ollama_host=ollama_host, time_scale=time_scale,
                       timeout_s=timeout_s, progress=lambda m: click.echo(m, err=as_json))
     data = {"seconds": round(result.seconds, 1), "drained": result.drained,
-            "counts": result.counts, "taxonomy": result.tree, "dsn": target}
+            "simulated": result.simulated, "counts": result.counts,
+            "dashboard": result.dashboard, "taxonomy": result.tree, "dsn": target}
     _print(data, as_json, lambda d: "\n".join([
-        "", _table(d["counts"]), "", d["taxonomy"],
+        "", "This run (finished attempts per actor):", _table(d["counts"]),
+        "", "Dashboard (turing status):",
+        _table(d["dashboard"], ["actor", "model", "kind", "enabled", "pending", "running",
+                                "dead", "done_last_hour", "p95_ms"]),
+        "", d["taxonomy"],
+        *(["(simulated model answers: the placements are deterministic but arbitrary; "
+           "use --ollama-host with a real Ollama for real ones)"] if d["simulated"] else []),
         f"{'drained' if d['drained'] else 'NOT drained'} in {d['seconds']} s; "
         "explore with: psql \"$(turing db dsn)\"",
     ]))

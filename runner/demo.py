@@ -28,9 +28,16 @@ DEMO_FAKE_MODELS = ("qwen2.5:7b", "llama3.1:8b", "mistral:7b")
 @dataclass
 class DemoResult:
     seconds: float
-    counts: list[dict[str, object]]
+    counts: list[dict[str, object]]  # this run's finished attempts per actor and status
+    dashboard: list[dict[str, object]]  # turing.v_dashboard rows of the demo actors
     tree: str
     drained: bool
+    simulated: bool
+
+
+def _finished(t: Turing, actors: list[str]) -> dict[tuple[str, str], int]:
+    return {(str(r["actor"]), str(r["status"])): int(r["n"]) for r in t.counts()
+            if r["actor"] in actors and r["status"] not in ("pending", "running")}
 
 
 def _ollama_reachable(host: str) -> bool:
@@ -99,6 +106,8 @@ def run_demo(dsn: str, *, limit: int | None, ollama_host: str | None, time_scale
     schema.upgrade(dsn)
     with Turing(dsn, max_size=2) as t, psycopg.connect(dsn, autocommit=True) as conn:
         actors = loader.load_pipeline(t, conn, limit=limit)
+        # why: counts are cumulative over reruns; the demo reports what this run did.
+        before = _finished(t, actors)
         models = sorted({s.model for s in t.startup_state() if s.actor in actors})
         progress(f"loaded {len(actors)} actors over models {', '.join(models)}")
         llm_models = [m for m in models if m not in ("cpu", "human")]
@@ -109,23 +118,26 @@ def run_demo(dsn: str, *, limit: int | None, ollama_host: str | None, time_scale
             progress(("using Ollama at " if use_real else "simulated Ollama (outputs are "
                       "simulated) at ") + str(host))
             with runners(dsn, [m for m in models if m != "human"], host):
-                drained = _wait_drained(t, actors, timeout_s, progress)
-        counts = [
-            r for r in t.counts() if r["actor"] in actors
-        ]
+                drained = _wait_drained(t, actors, before, timeout_s, progress)
+        after = _finished(t, actors)
+        counts = [{"actor": a, "status": st, "n": n - before.get((a, st), 0)}
+                  for (a, st), n in sorted(after.items()) if n - before.get((a, st), 0)]
+        dashboard = [r for r in t.view("v_dashboard") if r["actor"] in actors]
         tree = loader.taxonomy_tree(conn)
-    return DemoResult(time.monotonic() - started, counts, tree, drained)
+    return DemoResult(time.monotonic() - started, counts, dashboard, tree, drained,
+                      simulated=not use_real)
 
 
-def _wait_drained(t: Turing, actors: list[str], timeout_s: float,
-                  progress: Callable[[str], None]) -> bool:
+def _wait_drained(t: Turing, actors: list[str], before: dict[tuple[str, str], int],
+                  timeout_s: float, progress: Callable[[str], None]) -> bool:
     deadline = time.monotonic() + timeout_s
     last = ""
     quiet_since: float | None = None
     while time.monotonic() < deadline:
         state = [s for s in t.startup_state() if s.actor in actors and s.model != "human"]
         open_work = sum(s.pending + s.running for s in state)
-        done = {r["actor"]: r["n"] for r in t.counts() if r["status"] == "completed"}
+        done = {r["actor"]: r["n"] - before.get((r["actor"], "completed"), 0)
+                for r in t.counts() if r["status"] == "completed"}
         line = "  ".join(f"{s.actor}:{done.get(s.actor, 0)}" for s in state)
         if line != last:
             progress(f"open {open_work:4d}  completed  {line}")

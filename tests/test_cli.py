@@ -94,3 +94,26 @@ def test_unreachable_database_exits_7(tmp_path):
                check=False)
     assert proc.returncode == 7
     assert "cannot reach the database" in proc.stderr
+
+
+def test_demo_runs_the_taxonomy_pipeline_end_to_end_and_is_rerunnable(dsn):
+    """`turing demo` with a reduced data set: schema, sample data, the simulated Ollama server,
+    one runner per model plus the cpu runner, progress, then dashboard and taxonomy tree."""
+    for _ in range(2):  # rerunnable on the same database
+        proc = run("demo", "--limit", "15", "--json", dsn=dsn)
+        data = json.loads(proc.stdout)
+        assert data["drained"] is True and data["simulated"] is True
+        done = {(r["actor"], r["status"]): r["n"] for r in data["counts"]}
+        assert done[("clean_skills", "completed")] == 15
+        entities = done[("create_entities", "completed")]
+        assert entities >= 10
+        # both classifiers placed every entity, and every entity was committed
+        assert done[("classify_qwen", "completed")] == entities
+        assert done[("classify_llama", "completed")] == entities
+        assert done[("commit_placement", "completed")] == entities
+        # the arbitrator ran only where the two models disagreed
+        assert done.get(("arbitrate", "completed"), 0) <= entities
+        assert not [k for k in done if k[1] == "dead"]
+        assert {r["actor"] for r in data["dashboard"]} >= {"clean_skills", "arbitrate"}
+        assert "simulated Ollama" in proc.stderr
+        assert data["taxonomy"].count("\n") >= entities
