@@ -6,6 +6,7 @@ Ollama-compatible server on a free loopback port (runner/fake_ollama), and stops
 from __future__ import annotations
 
 import signal
+import time
 from typing import Any
 
 import psycopg
@@ -85,3 +86,29 @@ def test_runner_drains_an_llm_actor_and_saves_schema_valid_outputs(
     start = runner.events("startup")[0]
     assert start["worker"] and any(s["actor"] == "classify" for s in start["state"])
     assert len(runner.events("finish")) == 12
+
+
+def test_no_transaction_is_open_while_actors_run(
+        turing: Turing, conn: psycopg.Connection, fake_ollama: Any, start_runner: Any) -> None:
+    """Invariant 8: during slow calls the runner's connections are idle, never in a
+    transaction (a pooled connection is borrowed per SQL call only)."""
+    fake = fake_ollama(models=fake_models(decode_tok_s=2, load_s=0.0), time_scale=1.0,
+                       num_parallel=4)
+    turing.register_actor(llm_actor("classify", QWEN, timeout="30 seconds"))
+    submit_many(turing, "classify", 4)
+    runner = start_runner("--model", QWEN, "--concurrency", "4", "--ollama-host",
+                          fake.base_url)
+    runner.wait_event("start", count=4)
+    samples = []
+    for _ in range(20):  # two seconds of the ~5 s calls
+        samples += conn.execute(
+            "select state, xact_start is not null, now() - coalesce(xact_start, now()) "
+            "from pg_stat_activity where application_name = 'turing' "
+            "and datname = current_database() and pid <> pg_backend_pid()").fetchall()
+        time.sleep(0.1)
+    assert samples, "the runner's connections are visible"
+    assert not [s for s in samples if s[0] == "idle in transaction"]
+    # a statement may be caught mid-flight (a heartbeat), but none lasts
+    assert all(s[2].total_seconds() < 0.5 for s in samples)
+    assert completed(conn, "classify") == 0, "the calls were still running while sampled"
+    wait_for(lambda: completed(conn, "classify") == 4, what="all four")
