@@ -20,9 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+
 from turing_pg import __version__, logs
 from turing_pg.config import RunnerConfig
-from turing_pg.db import DatabaseUnavailable, Turing, UnknownModel
+from turing_pg.db import DatabaseUnavailable, Turing, TuringError, UnknownModel
 from turing_pg.execution import Attempt, Result
 from turing_pg.llm_executor import LlmExecutor, ModelLoader
 from turing_pg.script_executor import ScriptExecutor
@@ -131,6 +133,18 @@ class Runner:
 
     # -- the loop --------------------------------------------------------------------------
     def _loop(self) -> None:
+        """Run until stopped; an unexpected error in one pass is logged and the loop goes on
+        after a pause (the database decides what is still valid), so one bad answer from SQL
+        never takes a GPU's runner down."""
+        while not self.stopping.is_set():
+            try:
+                self._passes()
+            except Exception as exc:
+                logs.event("loop_error", error=f"{type(exc).__name__}: {exc}", retry_in_s=1.0,
+                           level=40)
+                self.stopping.wait(1.0)
+
+    def _passes(self) -> None:
         now = time.monotonic()
         next_heartbeat = now
         next_reap = now + self.cfg.reap_interval
@@ -323,23 +337,52 @@ class Runner:
         batch, self.unreported = self.unreported, []
         good = [f for f in batch if f.result is not None and f.result.kind == "completed"]
         bad = [f for f in batch if f.result is not None and f.result.kind != "completed"]
+        for group in (good, bad):
+            if not group:
+                continue
+            try:
+                self._report_batch(group)
+            except DatabaseUnavailable as exc:
+                self.unreported = [*group, *self.unreported]
+                self._db_failed(exc)
+            except (TuringError, psycopg.Error) as exc:
+                # why: one result the database refuses must not block the others: report them
+                # one by one, and a result that still cannot be saved becomes a failed attempt.
+                logs.event("report_error", error=str(exc), n=len(group),
+                           action="reporting one by one", level=WARN)
+                for f in group:
+                    self._report_one(f)
+
+    def _report_one(self, f: Finished) -> None:
+        assert self.turing is not None and f.result is not None
         try:
-            if good:
-                outcomes = self.turing.complete_batch(
-                    [(f.attempt.ticket.ticket_id, f.attempt.ticket.lease_token, f.result.output)
-                     for f in good if f.result is not None])
-                self._log_outcomes(good, outcomes)
-                good = []
-            if bad:
-                outcomes = self.turing.fail_batch(
-                    [(f.attempt.ticket.ticket_id, f.attempt.ticket.lease_token,
-                      f.result.error or "", f.result.kind, f.result.retryable)
-                     for f in bad if f.result is not None])
-                self._log_outcomes(bad, outcomes)
-                bad = []
+            self._report_batch([f])
         except DatabaseUnavailable as exc:
-            self.unreported = [*good, *bad, *self.unreported]
+            self.unreported.append(f)
             self._db_failed(exc)
+        except (TuringError, psycopg.Error) as exc:
+            t = f.attempt.ticket
+            failed = Finished(f.attempt, Result.failed(
+                f"actor {t.actor}: the result could not be saved: {exc}"), f.seconds)
+            try:
+                self._report_batch([failed])
+            except (TuringError, psycopg.Error) as again:
+                logs.event("report_lost", ticket=t.ticket_id, error=str(again), level=40,
+                           consequence="the lease expires and reap retries the ticket")
+
+    def _report_batch(self, group: list[Finished]) -> None:
+        """Report results of one kind (all completed, or all failures) in one call."""
+        assert self.turing is not None
+        if all(f.result is not None and f.result.kind == "completed" for f in group):
+            outcomes = self.turing.complete_batch(
+                [(f.attempt.ticket.ticket_id, f.attempt.ticket.lease_token, f.result.output)
+                 for f in group if f.result is not None])
+        else:
+            outcomes = self.turing.fail_batch(
+                [(f.attempt.ticket.ticket_id, f.attempt.ticket.lease_token,
+                  f.result.error or "", f.result.kind, f.result.retryable)
+                 for f in group if f.result is not None])
+        self._log_outcomes(group, outcomes)
 
     def _log_outcomes(self, done: list[Finished], outcomes: list[Any]) -> None:
         by_id = {o.ticket_id: o for o in outcomes}
