@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from turing_pg.db import Turing
+from turing_pg.db import ActorState, Turing
 
 DEMO_FAKE_MODELS = ("qwen2.5:7b", "llama3.1:8b", "mistral:7b")
 
@@ -128,11 +128,16 @@ def run_demo(dsn: str, *, limit: int | None, ollama_host: str | None, time_scale
                       simulated=not use_real)
 
 
+def _nothing_to_discover(t: Turing, state: list[ActorState]) -> bool:
+    """Run every enabled actor's work_query now; True when none found new work."""
+    return sum(t.discover(s.actor) for s in state if s.enabled) == 0
+
+
 def _wait_drained(t: Turing, actors: list[str], before: dict[tuple[str, str], int],
                   timeout_s: float, progress: Callable[[str], None]) -> bool:
     deadline = time.monotonic() + timeout_s
     last = ""
-    quiet_since: float | None = None
+    quiet = 0
     while time.monotonic() < deadline:
         state = [s for s in t.startup_state() if s.actor in actors and s.model != "human"]
         open_work = sum(s.pending + s.running for s in state)
@@ -142,13 +147,14 @@ def _wait_drained(t: Turing, actors: list[str], before: dict[tuple[str, str], in
         if line != last:
             progress(f"open {open_work:4d}  completed  {line}")
             last = line
-        if open_work == 0:
-            # why: discovery is lazy; the pipeline is drained when nothing is open for a while
-            # (longer than the discover interval), not at the first empty moment.
-            quiet_since = quiet_since or time.monotonic()
-            if time.monotonic() - quiet_since > 3.0:
+        if open_work == 0 and _nothing_to_discover(t, state):
+            # why: discovery is lazy, so "nothing open" alone can mean "not discovered yet"
+            # (runners still starting); drained = nothing open and every work_query empty,
+            # twice in a row (a runner's own discover may be committing in between).
+            quiet += 1
+            if quiet >= 2:
                 return True
         else:
-            quiet_since = None
+            quiet = 0
         time.sleep(0.5)
     return False
