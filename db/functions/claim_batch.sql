@@ -38,14 +38,6 @@ begin
         raise exception 'claim_batch: p_limit must be between 1 and 10000, got %', p_limit
             using errcode = 'TR012';
     end if;
-    if not exists (select from turing.actors as a where a.model = p_model) then
-        raise exception 'unknown model "%": no actor uses it', p_model
-            using errcode = 'TR003',
-            hint = 'Known models: ' || coalesce(
-                (select string_agg(distinct a.model, ', ') from turing.actors as a), 'none'
-            ) || '. Register an actor with this model, or start the runner with one of these.';
-    end if;
-
     perform turing._top_up(p_model, p_limit);
     v_now := clock_timestamp();
 
@@ -96,6 +88,14 @@ begin
     order by c.priority desc, c.ticket_id;
 
     get diagnostics v_claimed = row_count;
+    -- why: checked only when nothing was claimed, so the common case pays no extra query.
+    if v_claimed = 0 and not exists (select from turing.actors as a where a.model = p_model) then
+        raise exception 'unknown model "%": no actor uses it', p_model
+            using errcode = 'TR003',
+            hint = 'Known models: ' || coalesce(
+                (select string_agg(distinct a.model, ', ') from turing.actors as a), 'none'
+            ) || '. Register an actor with this model, or start the runner with one of these.';
+    end if;
     if v_claimed > 0 then
         insert into turing.batches (batch_id, worker, model, claimed_at, size)
         values (v_batch, p_worker, p_model, v_now, v_claimed);

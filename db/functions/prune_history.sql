@@ -18,10 +18,9 @@ begin
         where r.keep is not null and r.status <> 'maintenance_log'
         order by r.status
     loop
-        -- why: delete at most p_batch expired rows of one status, found through the BRIN index
-        -- on finished_at (old block ranges only; no order needed, every expired row goes
-        -- eventually). Each call is a bounded, short statement and autovacuum reuses the space,
-        -- so history neither bloats nor takes long locks. tick() calls it repeatedly.
+        -- why: delete at most p_batch expired rows of one status through the (status,
+        -- finished_at) index; each call is a bounded, short statement and autovacuum reuses the
+        -- space, so history neither bloats nor takes long locks. tick() calls it repeatedly.
         delete from turing.ticket_history as h
         where h.ticket_id in (
             select x.ticket_id from turing.ticket_history as x

@@ -5,7 +5,7 @@ with alive as (
         r.worker,
         unnest(r.models) as model
     from turing.runners as r
-    where r.status <> 'stopped' and r.last_seen_at > clock_timestamp() - interval '1 minute'
+    where r.status <> 'stopped' and r.last_seen_at > statement_timestamp() - interval '1 minute'
 ),
 
 open_work as (
@@ -93,7 +93,7 @@ select
         r.last_seen_at
     ) as message
 from turing.runners as r
-where r.status = 'running' and r.last_seen_at < clock_timestamp() - interval '1 minute'
+where r.status = 'running' and r.last_seen_at < statement_timestamp() - interval '1 minute'
 union all
 -- an actor failing much more than usual
 select
@@ -113,7 +113,7 @@ cross join
             (array_agg(h.error order by h.finished_at desc) filter (where h.error is not null))[1]
                 as last_error
         from turing.ticket_history as h
-        where h.actor_id = w.actor_id and h.finished_at > clock_timestamp() - interval '15 minutes'
+        where h.actor_id = w.actor_id and h.finished_at > statement_timestamp() - interval '15 minutes'
     ) as f
 where f.finished >= 10 and f.failed >= 0.25 * f.finished
 union all

@@ -35,13 +35,13 @@ cross join lateral (
         count(*) filter (where t.status = 'completed') as done_1h,
         count(*) filter (where t.status in ('failed', 'timed_out', 'dead')) as failed_1h,
         count(*) filter (
-            where t.status = 'completed' and t.finished_at > clock_timestamp() - interval '5 minutes'
+            where t.status = 'completed' and t.finished_at > statement_timestamp() - interval '5 minutes'
         ) as done_5m,
         percentile_cont(0.95) within group (
             order by extract(epoch from t.finished_at - t.started_at) * 1000
         ) filter (where t.status = 'completed') as p95_ms
     from turing.ticket_history as t
-    where t.actor_id = a.actor_id and t.finished_at > clock_timestamp() - interval '1 hour'
+    where t.actor_id = a.actor_id and t.finished_at > statement_timestamp() - interval '1 hour'
 ) as h;
 
 comment on view turing.v_dashboard is

@@ -11,8 +11,8 @@ select
     r.current_batch_id,
     r.started_at,
     r.last_seen_at,
-    clock_timestamp() - r.last_seen_at as silent_for,
-    (r.status <> 'stopped' and r.last_seen_at > clock_timestamp() - interval '1 minute') as alive,
+    statement_timestamp() - r.last_seen_at as silent_for,
+    (r.status <> 'stopped' and r.last_seen_at > statement_timestamp() - interval '1 minute') as alive,
     (
         select count(*) from turing.ticket_open as o
         where o.worker = r.worker and o.status = 'running'

@@ -10,9 +10,9 @@ select
     o.started_at,
     o.heartbeat_at,
     o.lease_expires_at,
-    clock_timestamp() - coalesce(o.heartbeat_at, o.started_at) as silent_for,
+    statement_timestamp() - coalesce(o.heartbeat_at, o.started_at) as silent_for,
     case
-        when o.lease_expires_at < clock_timestamp() then 'lease expired: waiting for reap()'
+        when o.lease_expires_at < statement_timestamp() then 'lease expired: waiting for reap()'
         when r.worker is null then 'runner unknown (never registered)'
         when r.status = 'stopped' then 'runner stopped but still holds the ticket'
         else 'no heartbeat for over half the lease'
@@ -23,10 +23,10 @@ left join turing.runners as r on o.worker = r.worker
 where
     o.status = 'running'
     and (
-        o.lease_expires_at < clock_timestamp()
+        o.lease_expires_at < statement_timestamp()
         or r.worker is null
         or r.status = 'stopped'
-        or clock_timestamp() - coalesce(o.heartbeat_at, o.started_at) > least(a.lease, a.timeout) / 2
+        or statement_timestamp() - coalesce(o.heartbeat_at, o.started_at) > least(a.lease, a.timeout) / 2
     );
 
 comment on view turing.v_stuck is

@@ -13,7 +13,7 @@ cross join lateral (
         count(*) filter (where h.status = 'completed') as completed,
         count(*) filter (where h.status in ('failed', 'timed_out', 'dead')) as failed
     from turing.ticket_history as h
-    where h.actor_id = a.actor_id and h.finished_at > clock_timestamp() - interval '24 hours'
+    where h.actor_id = a.actor_id and h.finished_at > statement_timestamp() - interval '24 hours'
     group by 1
 ) as t;
 
