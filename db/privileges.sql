@@ -21,7 +21,7 @@ turing.register_runner(text, text[], text, integer, integer, jsonb),
 turing.release_worker(text, bigint[], boolean),
 turing.reap(text),
 turing.startup_state(text[]),
-turing.model_backlog(text[]),
+turing.model_backlog(text[], text),
 turing.run_sql_ticket(bigint, uuid)
 to turing_runner, turing_admin;
 

@@ -407,9 +407,14 @@ class Turing:
         )
         return {r["ticket_id"]: r["held"] for r in rows}
 
-    def model_backlog(self, models: list[str]) -> list[dict[str, Any]]:
-        """Per model: pending, ready and running tickets, most ready work first."""
-        return self._rows("select * from turing.model_backlog(p_models => %(m)s)", {"m": models})
+    def model_backlog(self, models: list[str], worker: str | None = None
+                      ) -> list[dict[str, Any]]:
+        """Per model: pending, ready and running tickets, in the order a runner should choose;
+        the first row becomes the worker's current_model."""
+        return self._rows(
+            "select * from turing.model_backlog(p_models => %(m)s, p_worker => %(w)s)",
+            {"m": models, "w": worker},
+        )
 
     def run_sql_ticket(self, ticket_id: int, lease_token: UUID) -> tuple[bool, str | None,
                                                                           str | None]:

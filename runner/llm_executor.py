@@ -31,17 +31,26 @@ class LlmExecutor:
         self.cfg = cfg
         self._warned: set[str] = set()
         self._lock = threading.Lock()
+        self._local = threading.local()
         self.calls = 0
         self.retries = 0
 
     def _client(self, timeout_s: float) -> ollama.Client:
-        # why: the ollama client has no timeout by default (a hung server hangs the caller
-        # forever); the read timeout is what is left of the ticket's deadline, because with
-        # stream=False the server sends nothing until the answer is complete.
-        return ollama.Client(
-            host=self.cfg.ollama_host,
-            timeout=httpx.Timeout(max(timeout_s, 0.05), connect=min(CONNECT_TIMEOUT_S, timeout_s)),
-        )
+        """This actor thread's client, with the timeout of the call about to be made.
+
+        One client per thread, reused: building one (an httpx client with its TLS context)
+        costs ~50 ms of CPU, which measured as 400 ms of overhead per call with 4 threads
+        (bench/runner_bench.py). The ollama client has no per-call timeout and none by default
+        (a hung server would hang the caller forever), so the thread's own httpx client gets
+        what is left of the ticket's deadline before each call: with stream=False the server
+        sends nothing until the answer is complete."""
+        client: ollama.Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = ollama.Client(host=self.cfg.ollama_host)
+            self._local.client = client
+        client._client.timeout = httpx.Timeout(
+            max(timeout_s, 0.05), connect=min(CONNECT_TIMEOUT_S, max(timeout_s, 0.05)))
+        return client
 
     def options(self, actor: str, actor_options: dict[str, Any]) -> dict[str, Any]:
         """Sampling options from the actor, load options fixed per runner: an actor asking for

@@ -106,7 +106,7 @@ class Runner:
                 self._register()
                 reaped = self.turing.reap(self.cfg.worker)
                 state = self.turing.startup_state(self.cfg.models)
-                backlog = self.turing.model_backlog(self.cfg.models)
+                backlog = self.turing.model_backlog(self.cfg.models, self.cfg.worker)
                 self.llm_models = {r["model"] for r in backlog if r["llm"]}
                 if len(self.cfg.models) > 1 and backlog and backlog[0]["ready"] > 0:
                     self.current = backlog[0]["model"]
@@ -151,6 +151,9 @@ class Runner:
         idle_since: float | None = None
         while not self.stopping.is_set():
             self._collect()
+            # why: queued tickets are already leased; a freed slot takes one before this pass
+            # spends a round trip reporting the result that freed it.
+            self._start_queued()
             if not self._db_ok():
                 self.wake.wait(0.2)
                 self.wake.clear()
@@ -165,7 +168,7 @@ class Runner:
                 next_reap = now + self.cfg.reap_interval
             self._start_queued()
             claimed = False
-            if len(self.running) < self.cfg.concurrency and not self.queued:
+            if self._want_claim():
                 claimed = self._claim()
                 self._start_queued()
                 if claimed:
@@ -182,7 +185,7 @@ class Runner:
                     logs.event("idle_exit", idle_s=self.cfg.exit_when_idle)
                     self.stopping.set()
                     break
-            if claimed and len(self.running) < self.cfg.concurrency:
+            if claimed and self._want_claim():
                 continue  # there may be more to claim right away
             wait = max(0.0, next_heartbeat - time.monotonic())
             if not busy:
@@ -226,10 +229,24 @@ class Runner:
         return [*self.queued, *self.running.values()]
 
     # -- claiming --------------------------------------------------------------------------
+    def _want_claim(self) -> bool:
+        """Claim when a slot is free and nothing waits for it, or, while every slot is busy,
+        when nothing is queued: one batch of prefetch, so a slot that frees up finds its next
+        ticket already leased instead of waiting for a claim round trip."""
+        held = len(self.running) + len(self.queued)
+        return held < self.cfg.concurrency or not self.queued
+
+    def _claim_limit(self) -> int:
+        # why: at most concurrency + batch tickets held: the running ones and one batch ahead.
+        held = len(self.running) + len(self.queued)
+        return max(0, min(self.cfg.batch, self.cfg.concurrency + self.cfg.batch - held))
+
     def _claim(self) -> bool:
         assert self.turing is not None
+        if self._claim_limit() == 0:
+            return False
         try:
-            tickets = self.turing.claim_batch(self.current, self.cfg.worker, self.cfg.batch)
+            tickets = self.turing.claim_batch(self.current, self.cfg.worker, self._claim_limit())
             if not tickets and len(self.cfg.models) > 1 and not self.running:
                 tickets = self._switch()
         except DatabaseUnavailable as exc:
@@ -248,13 +265,13 @@ class Runner:
     def _switch(self) -> list[Any]:
         """The loaded model is dry and nothing of it runs: move to the model with most work."""
         assert self.turing is not None
-        for row in self.turing.model_backlog(self.cfg.models):
+        for row in self.turing.model_backlog(self.cfg.models, self.cfg.worker):
             if row["model"] == self.current or row["ready"] <= 0:
                 continue
             if row["llm"]:
                 self.loader.switch_to(row["model"])
             self.current = row["model"]
-            tickets = self.turing.claim_batch(self.current, self.cfg.worker, self.cfg.batch)
+            tickets = self.turing.claim_batch(self.current, self.cfg.worker, self._claim_limit())
             if tickets:
                 return tickets
         return []

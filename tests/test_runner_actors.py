@@ -385,3 +385,19 @@ def test_sigterm_while_idle_exits_zero_and_marks_the_runner_stopped(
     runner.signal(signal.SIGTERM)
     assert runner.wait(timeout=20) == 0
     assert conn.execute("select status from turing.runners").fetchone()[0] == "stopped"
+
+
+def test_two_gpus_serving_the_same_models_start_on_different_ones(
+        turing: Turing, conn: psycopg.Connection, fake_ollama: Any, start_runner: Any) -> None:
+    gpus = [fake_ollama(models=fake_models(load_s=0.5), max_loaded_models=1, time_scale=0.05)
+            for _ in range(2)]
+    turing.register_actor(llm_actor("on_qwen", QWEN))
+    turing.register_actor(llm_actor("on_llama", LLAMA))
+    submit_many(turing, "on_qwen", 16, "q")
+    submit_many(turing, "on_llama", 16, "l")
+    runners = [start_runner("--models", f"{QWEN},{LLAMA}", "--ollama-host", gpu.base_url)
+               for gpu in gpus]
+    firsts = {r.wait_event("claim")[0]["model"] for r in runners}
+    assert firsts == {QWEN, LLAMA}, "the second GPU took the model nobody served"
+    wait_for(lambda: completed(conn, "on_qwen") + completed(conn, "on_llama") == 32,
+             timeout=60, what="32 completed")

@@ -168,7 +168,9 @@ def test_runner_survives_a_database_restart_and_reports_afterwards(
     server._pg("pg_ctl", "-D", str(server.pgdata), "-l", str(server.log_path), "-w", "restart",
                timeout=90)
     back = runner.wait_event("db_back", timeout=60)
-    assert back[0]["unreported"] == 2, "both results were held for the database"
+    # the two calls in flight at the stop (and, with one batch of prefetch, maybe the two that
+    # started after them) finished while the database was away: their results were held
+    assert back[0]["unreported"] >= 2
     with psycopg.connect(dsn, autocommit=True) as conn:
         wait_for(lambda: completed(conn, "classify") == 4, timeout=60, what="all 4 completed")
         assert open_count(conn) == 0

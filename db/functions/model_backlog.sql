@@ -1,7 +1,10 @@
 -- model_backlog: how much work each of a runner's models has, so a multi-model runner can switch
--- to the model with the most work once its loaded model runs dry.
-create or replace function turing.model_backlog(p_models text[])
-returns table (model text, pending bigint, ready bigint, running bigint, llm boolean)
+-- to the right model once its loaded model runs dry, and record that choice for the others.
+drop function if exists turing.model_backlog(text[]);
+create or replace function turing.model_backlog(p_models text[], p_worker text default null)
+returns table (
+    model text, pending bigint, ready bigint, running bigint, llm boolean, served_by integer
+)
 language plpgsql
 security definer
 set search_path = ''
@@ -9,6 +12,7 @@ as $$
 #variable_conflict use_column
 declare
     v_model text;
+    v_now timestamptz := clock_timestamp();
 begin
     -- why: work an actor's work_query would find is not counted until discover materialises it;
     -- topping up first (throttled by discover_interval, one discoverer per actor) makes the
@@ -16,27 +20,58 @@ begin
     foreach v_model in array coalesce(p_models, '{}') loop
         perform turing._top_up(v_model, 1);
     end loop;
+    -- why: advisory lock 7245 serialises the choice between runners that pick at the same
+    -- moment (two GPUs starting together), so the second one sees the first one's choice in
+    -- served_by and takes another model instead of loading the same one.
+    perform pg_catalog.pg_advisory_xact_lock(7245);
     return query
-    select
-        m.model,
-        coalesce((select sum(c.n) from turing.ticket_counts as c
-                  inner join turing.actors as a on a.actor_id = c.actor_id
-                  where a.model = m.model and a.enabled and c.status = 'pending'), 0)::bigint,
-        (select count(*) from turing.ticket_open as o
-         where o.model = m.model and o.status = 'pending' and o.run_after <= clock_timestamp()
-             and exists (select from turing.actors as a where a.actor_id = o.actor_id and a.enabled)),
-        coalesce((select sum(c.n) from turing.ticket_counts as c
-                  inner join turing.actors as a on a.actor_id = c.actor_id
-                  where a.model = m.model and c.status = 'running'), 0)::bigint,
-        exists (select from turing.actors as a where a.model = m.model and a.kind = 'llm')
-    from unnest(p_models) as m (model)
-    order by 3 desc, 2 desc, 1;
+    with b as (
+        select
+            m.model,
+            coalesce((select sum(c.n) from turing.ticket_counts as c
+                      inner join turing.actors as a on a.actor_id = c.actor_id
+                      where a.model = m.model and a.enabled and c.status = 'pending'), 0
+            )::bigint as pending,
+            (select count(*) from turing.ticket_open as o
+             where o.model = m.model and o.status = 'pending' and o.run_after <= v_now
+                 and exists (
+                     select from turing.actors as a where a.actor_id = o.actor_id and a.enabled
+                 )) as ready,
+            coalesce((select sum(c.n) from turing.ticket_counts as c
+                      inner join turing.actors as a on a.actor_id = c.actor_id
+                      where a.model = m.model and c.status = 'running'), 0)::bigint as running,
+            exists (
+                select from turing.actors as a where a.model = m.model and a.kind = 'llm'
+            ) as llm,
+            (select count(*) from turing.runners as r
+             where r.current_model = m.model and r.worker is distinct from p_worker
+                 and r.status = 'running' and r.last_seen_at > v_now - interval '1 minute'
+            )::integer as served_by
+        from unnest(p_models) as m (model)
+    ),
+    ranked as (
+        select b.*, row_number() over (
+            order by b.ready > 0 desc, b.served_by = 0 desc, b.ready desc, b.pending desc, b.model
+        ) as rank
+        from b
+    ),
+    chosen as (
+        update turing.runners as r
+        set current_model = k.model, last_seen_at = v_now
+        from ranked as k
+        where r.worker = p_worker and k.rank = 1 and k.ready > 0
+        returning r.worker
+    )
+    select k.model, k.pending, k.ready, k.running, k.llm, k.served_by
+    from ranked as k
+    order by k.rank;
 end;
 $$;
 
-comment on function turing.model_backlog(text[]) is
-'Per model of p_models: pending tickets of its enabled actors, how many of them are ready now '
-'(run_after passed), running tickets, and whether an llm actor uses it (a model Ollama must '
-'load), after topping up the buffers through discover. '
-'Ordered by ready work, most first: a runner serving several models on one GPU switches to the '
-'first row when its loaded model has nothing left.';
+comment on function turing.model_backlog(text[], text) is
+'Per model of p_models: pending tickets of its enabled actors, how many are ready now '
+'(run_after passed), running tickets, whether an llm actor uses it (a model Ollama must load), '
+'and how many other live runners are serving it now, after topping up the buffers through '
+'discover. Ordered by choice: models with ready work first, then models no other runner serves '
+'(two GPUs start on different models), then most ready work. The first row is recorded as '
+'p_worker''s current_model, under an advisory lock, so runners choosing at once choose apart.';
