@@ -193,5 +193,7 @@ class ModelLoader:
         self.loaded = model
         if previous is not None:
             self.switches += 1
-        logs.event("switch", **{"from": previous, "to": model}, switches=self.switches,
+        # why: the first preload is a load, not a switch; only switches thrash a GPU.
+        logs.event("switch" if previous else "load", **{"from": previous, "to": model},
+                   switches=self.switches,
                    seconds=round(time.monotonic() - started, 3))

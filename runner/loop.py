@@ -246,9 +246,17 @@ class Runner:
         if self._claim_limit() == 0:
             return False
         try:
-            tickets = self.turing.claim_batch(self.current, self.cfg.worker, self._claim_limit())
-            if not tickets and len(self.cfg.models) > 1 and not self.running:
-                tickets = self._switch()
+            idle = not self.running and not self.queued
+            if idle and len(self.cfg.models) > 1:
+                # why: an idle multi-model runner chooses before it claims, so two idle GPUs
+                # that see work appear at once take different models instead of both taking
+                # the first one listed.
+                tickets = self._choose()
+            else:
+                tickets = self.turing.claim_batch(
+                    self.current, self.cfg.worker, self._claim_limit())
+                if not tickets and len(self.cfg.models) > 1 and not self.running:
+                    tickets = self._choose()
         except DatabaseUnavailable as exc:
             self._db_failed(exc)
             return False
@@ -262,19 +270,24 @@ class Runner:
                    actors=sorted({t.actor for t in tickets}))
         return True
 
-    def _switch(self) -> list[Any]:
-        """The loaded model is dry and nothing of it runs: move to the model with most work."""
+    def _choose(self) -> list[Any]:
+        """Nothing of this runner runs: claim from the model model_backlog ranks first (ready
+        work, then no other runner on it, then the loaded one, then most work), switching the
+        GPU to it when it is not the loaded one."""
         assert self.turing is not None
         for row in self.turing.model_backlog(self.cfg.models, self.cfg.worker):
-            if row["model"] == self.current or row["ready"] <= 0:
-                continue
-            if row["llm"]:
-                self.loader.switch_to(row["model"])
-            self.current = row["model"]
+            if row["ready"] <= 0:
+                break
+            if row["model"] != self.current or self.loader.loaded is None:
+                if row["llm"]:
+                    self.loader.switch_to(row["model"])
+                self.current = row["model"]
             tickets = self.turing.claim_batch(self.current, self.cfg.worker, self._claim_limit())
             if tickets:
                 return tickets
-        return []
+        # why: nothing ready by the counts; one plain claim still catches work that appeared
+        # since, and keeps the unknown-model check of claim_batch.
+        return self.turing.claim_batch(self.current, self.cfg.worker, self._claim_limit())
 
     # -- running ---------------------------------------------------------------------------
     def _start_queued(self) -> None:

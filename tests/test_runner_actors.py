@@ -401,3 +401,28 @@ def test_two_gpus_serving_the_same_models_start_on_different_ones(
     assert firsts == {QWEN, LLAMA}, "the second GPU took the model nobody served"
     wait_for(lambda: completed(conn, "on_qwen") + completed(conn, "on_llama") == 32,
              timeout=60, what="32 completed")
+
+
+def test_two_idle_gpus_choose_apart_when_work_appears(
+        turing: Turing, conn: psycopg.Connection, fake_ollama: Any, start_runner: Any) -> None:
+    """Both runners are up and idle (on the first model listed) before any work exists; work
+    for both models then appears in one commit. Each GPU must take a different model."""
+    gpus = [fake_ollama(models=fake_models(load_s=0.5), max_loaded_models=1, time_scale=0.05)
+            for _ in range(2)]
+    turing.register_actor(llm_actor("on_qwen", QWEN))
+    turing.register_actor(llm_actor("on_llama", LLAMA))
+    runners = [start_runner("--models", f"{QWEN},{LLAMA}", "--ollama-host", gpu.base_url,
+                            "--poll-interval", "0.2")
+               for gpu in gpus]
+    for r in runners:
+        r.wait_event("startup")
+    time.sleep(0.6)  # a few idle polls each: both runners now sit on the first model listed
+    with conn.transaction():
+        for i in range(16):
+            for actor, prefix in (("on_qwen", "q"), ("on_llama", "l")):
+                conn.execute("select turing.submit(%s, %s, %s::jsonb)",
+                             (actor, f"{prefix}{i}", '{"skill": "x", "count": 1}'))
+    firsts = {r.wait_event("claim")[0]["model"] for r in runners}
+    assert firsts == {QWEN, LLAMA}, "both idle GPUs took the same model"
+    wait_for(lambda: completed(conn, "on_qwen") + completed(conn, "on_llama") == 32,
+             timeout=60, what="32 completed")

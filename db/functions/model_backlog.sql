@@ -1,5 +1,6 @@
--- model_backlog: how much work each of a runner's models has, so a multi-model runner can switch
--- to the right model once its loaded model runs dry, and record that choice for the others.
+-- model_backlog: how much work each of a runner's models has, so a multi-model runner picks the
+-- right model whenever it is idle (at start, when work appears, once its loaded model runs dry)
+-- and records that choice for the others.
 drop function if exists turing.model_backlog(text[]);
 create or replace function turing.model_backlog(p_models text[], p_worker text default null)
 returns table (
@@ -13,6 +14,7 @@ as $$
 declare
     v_model text;
     v_now timestamptz := clock_timestamp();
+    v_current text;
 begin
     -- why: work an actor's work_query would find is not counted until discover materialises it;
     -- topping up first (throttled by discover_interval, one discoverer per actor) makes the
@@ -24,6 +26,7 @@ begin
     -- moment (two GPUs starting together), so the second one sees the first one's choice in
     -- served_by and takes another model instead of loading the same one.
     perform pg_catalog.pg_advisory_xact_lock(7245);
+    select r.current_model into v_current from turing.runners as r where r.worker = p_worker;
     return query
     with b as (
         select
@@ -51,7 +54,10 @@ begin
     ),
     ranked as (
         select b.*, row_number() over (
-            order by b.ready > 0 desc, b.served_by = 0 desc, b.ready desc, b.pending desc, b.model
+            order by
+                b.ready > 0 desc, b.served_by = 0 desc,
+                b.model is not distinct from v_current desc,
+                b.ready desc, b.pending desc, b.model
         ) as rank
         from b
     ),
@@ -73,5 +79,7 @@ comment on function turing.model_backlog(text[], text) is
 '(run_after passed), running tickets, whether an llm actor uses it (a model Ollama must load), '
 'and how many other live runners are serving it now, after topping up the buffers through '
 'discover. Ordered by choice: models with ready work first, then models no other runner serves '
-'(two GPUs start on different models), then most ready work. The first row is recorded as '
+'(two GPUs start on different models), then the model p_worker is on now (model-first: a '
+'loaded model with work is kept rather than swapped for a bigger backlog), then most ready '
+'work. The first row, when it has ready work, is recorded as '
 'p_worker''s current_model, under an advisory lock, so runners choosing at once choose apart.';
