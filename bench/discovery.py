@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 import psycopg
-from harness import execute
+from harness import claim_and_complete, execute
 
 from turing_pg import schema
 
@@ -91,37 +91,21 @@ def claim_cycles(dsn: str, cycles: int, warmup: int = 10) -> DiscoverTimes:
     with psycopg.connect(dsn, autocommit=True) as conn:
         last = None
         for i in range(warmup + cycles):
-            t0 = time.perf_counter()
-            rows = conn.execute(
-                "select * from turing.claim_batch(p_model => %(m)s, p_worker => %(w)s, "
-                "p_limit => %(n)s)", {"m": MODEL, "w": WORKER, "n": BATCH},
-            ).fetchall()
-            t1 = time.perf_counter()
-            if len(rows) != BATCH:
-                raise AssertionError(f"claim_batch returned {len(rows)} rows, want {BATCH}")
+            _, claim_s, complete_s = claim_and_complete(conn, MODEL, WORKER, BATCH)
+            # why: read after the cycle, so this query is timed in neither call.
             run = conn.execute(
                 "select d.last_run_at, d.last_duration_ms from turing.actor_discovery as d "
                 "join turing.actors as a using (actor_id) where a.model = %(m)s "
                 "order by d.last_run_at desc nulls last limit 1", {"m": MODEL}).fetchone()
-            t2 = time.perf_counter()
-            accepted = conn.execute(
-                "select count(*) filter (where accepted) from turing.complete_batch("
-                "p_ticket_ids => %(i)s, p_lease_tokens => %(t)s, p_outputs => %(o)s::jsonb[])",
-                {"i": [r[0] for r in rows], "t": [r[1] for r in rows],
-                 "o": ['{"label": "T1"}'] * len(rows)},
-            ).fetchone()
-            t3 = time.perf_counter()
-            if not accepted or int(accepted[0]) != BATCH:
-                raise AssertionError(f"complete_batch accepted {accepted}, want {BATCH}")
             discovered = run is not None and run[0] != last
             last = run[0] if run else None
             if i < warmup:
                 continue
-            out.claim.append(t1 - t0)
-            out.complete.append(t3 - t2)
+            out.claim.append(claim_s)
+            out.complete.append(complete_s)
             if discovered:
-                out.with_discover.append(t1 - t0)
+                out.with_discover.append(claim_s)
                 out.discover_ms.append(float(run[1]))  # type: ignore[index]
             else:
-                out.without_discover.append(t1 - t0)
+                out.without_discover.append(claim_s)
     return out

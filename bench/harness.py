@@ -122,6 +122,30 @@ def scalar(dsn: str, query: str, params: tuple[Any, ...] = ()) -> Any:
 
 
 # -- facts for the report --------------------------------------------------------------------
+def claim_and_complete(conn: psycopg.Connection[Any], model: str, worker: str, n: int
+                       ) -> tuple[list[Any], float, float]:
+    """One runner cycle on `conn`: claim_batch(model, worker, n), then complete_batch of what
+    it returned. Checks that n were claimed and all accepted; returns the claimed rows and the
+    seconds each call took."""
+    t0 = time.perf_counter()
+    rows = conn.execute(
+        "select * from turing.claim_batch(p_model => %(m)s, p_worker => %(w)s, p_limit => %(n)s)",
+        {"m": model, "w": worker, "n": n},
+    ).fetchall()
+    t1 = time.perf_counter()
+    if len(rows) != n:
+        raise AssertionError(f"claim_batch returned {len(rows)} rows, want {n}")
+    accepted = conn.execute(
+        "select count(*) filter (where accepted) from turing.complete_batch("
+        "p_ticket_ids => %(i)s, p_lease_tokens => %(t)s, p_outputs => %(o)s::jsonb[])",
+        {"i": [r[0] for r in rows], "t": [r[1] for r in rows], "o": ['{"label": "T1"}'] * n},
+    ).fetchone()
+    t2 = time.perf_counter()
+    if not accepted or int(accepted[0]) != n:
+        raise AssertionError(f"complete_batch accepted {accepted}, want {n}")
+    return rows, t1 - t0, t2 - t1
+
+
 def machine_facts() -> dict[str, str]:
     cpu = platform.processor() or "unknown"
     with contextlib.suppress(OSError):

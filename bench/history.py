@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from harness import Latency, execute, scalar
+from harness import Latency, claim_and_complete, execute, scalar
 from psycopg.types.json import Jsonb
 from psycopg.types.string import TextLoader
 
@@ -176,24 +176,11 @@ def claim_cycles(dsn: str, cycles: int, warmup: int = 20) -> ClaimTimes:
     out = ClaimTimes([], [])
     with psycopg.connect(dsn, autocommit=True) as conn:
         for i in range(warmup + cycles):
-            t0 = time.perf_counter()
-            rows = conn.execute(
-                "select * from turing.claim_batch(p_model => %(m)s, p_worker => %(w)s, "
-                "p_limit => %(n)s)", {"m": CLAIM_MODEL, "w": CLAIM_WORKER, "n": CLAIM_BATCH},
-            ).fetchall()
-            t1 = time.perf_counter()
-            if len(rows) != CLAIM_BATCH:
-                raise AssertionError(f"claim_batch returned {len(rows)} rows, want {CLAIM_BATCH}")
-            conn.execute(
-                "select count(*) from turing.complete_batch(p_ticket_ids => %(i)s, "
-                "p_lease_tokens => %(t)s, p_outputs => %(o)s::jsonb[])",
-                {"i": [r[0] for r in rows], "t": [r[1] for r in rows],
-                 "o": ['{"label": "T1"}'] * len(rows)},
-            ).fetchone()
-            t2 = time.perf_counter()
+            _, claim_s, complete_s = claim_and_complete(conn, CLAIM_MODEL, CLAIM_WORKER,
+                                                        CLAIM_BATCH)
             if i >= warmup:
-                out.claim.append(t1 - t0)
-                out.complete.append(t2 - t1)
+                out.claim.append(claim_s)
+                out.complete.append(complete_s)
     return out
 
 
