@@ -196,7 +196,8 @@ TEXT_TYPES = ("timestamptz", "timestamp", "date", "interval", "numeric", "jsonb"
 
 def compute_metrics_days(dsn: str, days: int = 8) -> list[float]:
     """What tick() leaves behind after running every day: metrics_daily for the last `days`
-    days. Returns the seconds each compute_metrics(day) took (today first)."""
+    days and the hourly throughput rollup. Returns the seconds each compute_metrics(day) took
+    (today first), then the seconds roll_up_throughput() took."""
     took = []
     with psycopg.connect(dsn, autocommit=True) as conn:
         for back in range(days):
@@ -204,6 +205,9 @@ def compute_metrics_days(dsn: str, days: int = 8) -> list[float]:
             conn.execute("select turing.compute_metrics(p_day => current_date - %(b)s)",
                          {"b": back})
             took.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        conn.execute("select turing.roll_up_throughput()")
+        took.append(time.perf_counter() - t0)
     return took
 
 

@@ -211,6 +211,69 @@ def test_dashboard_and_runner_views(pipeline, conn):
     assert rates == (3, 0)
 
 
+def test_throughput_hourly_reads_the_rollup_and_stays_exact(pipeline, conn):
+    """v_throughput_hourly gives the same counts before and after tick() folds closed hours into
+    turing.throughput_hourly, and counts attempts that finish after the fold."""
+    actor_id = conn.execute(
+        "select actor_id from turing.actors where name = 'scorer'").fetchone()[0]
+
+    def finish(ticket_id: int, status: str, ago: str) -> None:
+        kind = "failed" if status == "dead" else None
+        conn.execute(
+            "insert into turing.ticket_history (ticket_id, actor_id, model, subject_id, status, "
+            "attempt, priority, input, failure_kind, source, chain_id, chain_depth, created_at, "
+            "run_after, started_at, finished_at) select %s, %s, 'cpu', %s, %s, 1, 0, '{}', %s, "
+            "'submit', %s, 0, t, t, t, t from (select now() - %s::interval as t) as x",
+            (ticket_id, actor_id, f"s{ticket_id}", status, kind, ticket_id, ago))
+
+    statuses = ["completed", "completed", "failed", "timed_out", "dead", "cancelled"]
+    ticket = 900_000
+    for ago in ("30 hours", "23 hours", "5 hours", "3 hours", "2 hours"):
+        for status in statuses:
+            ticket += 1
+            finish(ticket, status, ago)
+
+    def view() -> set[tuple]:
+        return set(conn.execute(
+            "select hour, completed, failed from turing.v_throughput_hourly "
+            "where actor = 'scorer'").fetchall())
+
+    def counted() -> set[tuple]:
+        return set(conn.execute(
+            "select date_trunc('hour', finished_at), count(*) filter (where status = 'completed'), "
+            "count(*) filter (where status in ('failed', 'timed_out', 'dead')) "
+            "from turing.ticket_history where actor_id = %s "
+            "and finished_at >= date_trunc('hour', now()) - interval '24 hours' group by 1",
+            (actor_id,)).fetchall())
+
+    expected = counted()
+    assert len(expected) == 4 and all(row[1:] == (2, 3) for row in expected)
+    assert view() == expected  # nothing rolled up yet: all counted from the history
+    assert conn.execute("select rolled_through from turing.throughput_watermark").fetchone() \
+        == (None,)
+
+    result = pipeline.tick()
+    assert result["throughput_rows"] == 4  # the four hours of the window, all closed
+    rolled = set(conn.execute(
+        "select hour, completed, failed from turing.throughput_hourly where actor_id = %s",
+        (actor_id,)).fetchall())
+    assert rolled == expected, "the rollup holds the closed hours of the window"
+    assert view() == expected
+    # the view reads closed hours from the rollup, not from the history
+    with conn.transaction():
+        conn.execute("update turing.throughput_hourly set completed = completed + 100")
+        assert {r[1] for r in view()} == {102}
+        conn.execute("update turing.throughput_hourly set completed = completed - 100")
+
+    # attempts that finish after the fold are counted live
+    finish(999_001, "completed", "0 seconds")
+    finish(999_002, "failed", "0 seconds")
+    assert view() == counted() != expected
+    # folding again changes nothing, and never counts an hour twice
+    conn.execute("select turing.roll_up_throughput()")
+    assert view() == counted()
+
+
 def test_tick_drains_the_inbox_and_evaluates_alerts(pipeline, conn):
     send(conn, {"actor": "scorer", "subject_id": "11"})
     result = pipeline.tick()
