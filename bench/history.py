@@ -221,6 +221,9 @@ def view_queries(dsn: str) -> list[tuple[str, str, dict[str, Any]]]:
         (v, f"select * from turing.{v}", {}) for v in VIEWS
     ]
     out += [
+        ("v_dead_letters, newest 50 (`turing dead`)",
+         "select * from turing.v_dead_letters order by finished_at desc, ticket_id desc limit 50",
+         {}),
         ("tickets where chain_id = X", "select * from turing.tickets where chain_id = %(c)s",
          {"c": mid}),
         ("tickets where subject_id = X",

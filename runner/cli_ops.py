@@ -168,21 +168,26 @@ def tickets(actor: str | None, status: str | None, subject: str | None, chain: i
 
 
 @main.group("dead", invoke_without_command=True)
+@click.option("--limit", type=int, default=50, show_default=True,
+              help="Show the newest N dead letters; 0 for all.")
 @common_options
 @click.pass_context
 @handle_errors
-def dead(ctx: click.Context, dsn: str | None, as_json: bool, verbose: int) -> None:
-    """The dead letters (attempts exhausted), with `dead retry`.
+def dead(ctx: click.Context, limit: int, dsn: str | None, as_json: bool, verbose: int) -> None:
+    """The dead letters (attempts exhausted), newest first, with `dead retry`.
 
     \b
     Example:
       turing dead
+      turing dead --limit 0 --json > dead.json
       turing dead retry 1234
     """
     if ctx.invoked_subcommand is not None:
         return
+    if limit < 0:
+        raise InvalidArgument(f"--limit {limit} is negative", "pass a count, or 0 for all")
     with _client(dsn) as t:
-        rows = t.view("v_dead_letters")
+        rows = t.dead_letters(limit or None)
     _print(rows, as_json, lambda r: _table(r, ["ticket_id", "actor", "subject_id", "attempt",
                                                "failure_kind", "finished_at", "error"]))
 

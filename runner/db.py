@@ -500,6 +500,12 @@ class Turing:
     def counts(self) -> list[dict[str, Any]]:
         return self._rows("select * from turing.v_counts order by actor, status")
 
+    def dead_letters(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Unhandled dead letters, newest first; `limit` None for all."""
+        return self._rows(
+            "select * from turing.v_dead_letters order by finished_at desc, ticket_id desc "
+            "limit %s", (limit,))
+
     def view(self, name: str) -> list[dict[str, Any]]:
         """Rows of one of the monitoring views (name checked against the known ones)."""
         allowed = {

@@ -78,6 +78,21 @@ def test_tickets_dead_and_retry(wired, dsn):
     assert json.loads(run("dead", "--json", dsn=dsn).stdout) == []
 
 
+def test_dead_shows_the_newest_first_and_pages(wired, dsn):
+    failed = []
+    for i in range(3):
+        [t] = wired.claim_batch("cpu", "w", 1)
+        wired.fail_ticket(t.ticket_id, t.lease_token, f"bad row {i}")
+        failed.append(t.ticket_id)
+    newest = [d["ticket_id"] for d in json.loads(run("dead", "--json", dsn=dsn).stdout)]
+    assert newest == failed[::-1]
+    two = json.loads(run("dead", "--limit", "2", "--json", dsn=dsn).stdout)
+    assert [d["ticket_id"] for d in two] == failed[:0:-1]
+    assert len(json.loads(run("dead", "--limit", "0", "--json", dsn=dsn).stdout)) == 3
+    bad = run("dead", "--limit", "-1", dsn=dsn, check=False)
+    assert bad.returncode != 0 and "negative" in bad.stderr
+
+
 def test_events_prints_and_archives(wired, dsn):
     [t] = wired.claim_batch("cpu", "w", 1)
     wired.complete_ticket(t.ticket_id, t.lease_token, {"ok": 1})
