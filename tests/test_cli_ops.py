@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -150,3 +151,24 @@ def test_every_command_has_help_with_an_example():
     missing = [name for name, cmd in walk(main, "")
                if not hasattr(cmd, "commands") and "xample" not in (cmd.help or "")]
     assert missing == []
+
+
+def test_shell_completion_completes_commands_and_options():
+    """The line the README gives (`eval "$(_TURING_COMPLETE=bash_source turing)"`) works, and
+    the completion it installs answers with commands and options."""
+    # why: completion keys on the program name, so this runs the installed `turing` script.
+    turing_cmd = [str(Path(sys.executable).with_name("turing"))]
+
+    def complete(words: str, cword: int) -> list[str]:
+        env = {**os.environ, "COMP_WORDS": words, "COMP_CWORD": str(cword),
+               "_TURING_COMPLETE": "bash_complete"}
+        proc = subprocess.run(turing_cmd, capture_output=True, text=True, env=env, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return [line.split(",", 1)[1] for line in proc.stdout.splitlines()]
+
+    source = subprocess.run(turing_cmd, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "_TURING_COMPLETE": "bash_source"})
+    assert "complete -o nosort -F _turing_completion turing" in source.stdout
+    assert complete("turing ac", 1) == ["actor"]
+    assert "--limit" in complete("turing dead --l", 2)
+    assert {"add", "list", "show", "enable", "disable", "set"} <= set(complete("turing actor ", 2))
