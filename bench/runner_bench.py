@@ -23,7 +23,6 @@ import calendar
 import contextlib
 import json
 import os
-import platform
 import random
 import shutil
 import signal
@@ -40,7 +39,7 @@ from typing import Any
 import httpx
 import ollama
 import psycopg
-from harness import BenchServer
+from harness import BenchServer, machine_facts
 
 from turing_pg import schema
 from turing_pg.db import ActorDefinition, Turing
@@ -767,15 +766,7 @@ def bench_wakeup(pg: Pg, workdir: Path, quick: bool) -> dict[str, Any]:
 
 # -- report --------------------------------------------------------------------------------------
 def machine() -> dict[str, str]:
-    cpu = platform.processor() or "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {"nproc": str(os.cpu_count()), "cpu": cpu,
-            "os": f"{platform.system()} {platform.release()}",
-            "python": platform.python_version(),
+    return {**machine_facts(),
             "load average at start (1/5/15 min)": " / ".join(f"{x:.2f}" for x in os.getloadavg())}
 
 
