@@ -9,6 +9,7 @@ import time
 import psycopg
 import pytest
 
+from turing_pg import schema
 from turing_pg.db import ActorDefinition, UnknownTicket
 
 
@@ -184,6 +185,64 @@ def test_dead_letters_are_listed_and_retried(pipeline, conn):
                         (new_id,)).fetchone() == ("pending", 1)
     with pytest.raises(UnknownTicket):
         pipeline._value("select turing.retry_dead(%s)", (t.ticket_id,))
+
+
+UNHANDLED_DEAD = """
+    select h.ticket_id, h.subject_id, h.error from turing.ticket_history as h
+    where h.status = 'dead'
+    and not exists (select from turing.ticket_open as o
+                    where o.actor_id = h.actor_id and o.subject_id = h.subject_id)
+    and not exists (select from turing.ticket_history as l where l.actor_id = h.actor_id
+                    and l.subject_id = h.subject_id and l.ticket_id > h.ticket_id)
+"""
+
+
+def test_dead_letters_table_follows_the_history(pipeline, conn, dsn):
+    """turing.dead_letters (behind v_dead_letters) always equals the dead attempts with no later
+    ticket for the same actor and subject: after deaths, retries, a new submit, a second death,
+    retention, and a db up that finds it wrong."""
+    def listed() -> set[tuple]:
+        return set(conn.execute(
+            "select ticket_id, subject_id, error from turing.v_dead_letters").fetchall())
+
+    def reference() -> set[tuple]:
+        return set(conn.execute(UNHANDLED_DEAD).fetchall())
+
+    # claim_batch discovers a ticket for every new job; four of them die
+    batch = pipeline.claim_batch("cpu", "w", 4)
+    for b in batch:
+        pipeline.fail_ticket(b.ticket_id, b.lease_token, f"bad {b.subject_id}", retryable=False)
+    dead = {b.subject_id: b.ticket_id for b in batch}
+    s1, s2, s3, s4 = sorted(dead)
+    assert listed() == reference() and len(listed()) == 4
+
+    retry = pipeline._value("select turing.retry_dead(%s)", (dead[s1],))  # a retry handles it
+    pipeline.submit("scorer", s2)  # so does a new ticket for the same work
+    assert {r[1] for r in listed()} == {s3, s4}
+    assert listed() == reference()
+
+    [t] = [b for b in pipeline.claim_batch("cpu", "w", 50) if b.ticket_id == retry]
+    pipeline.fail_ticket(t.ticket_id, t.lease_token, "bad again", retryable=False)
+    assert (retry, s1, "bad again") in listed()  # the retry died: a new dead letter
+    assert listed() == reference()
+
+    conn.execute("update turing.retention set keep = interval '0 seconds' where status = 'dead'")
+    conn.execute("select turing.prune_history()")
+    assert listed() == reference() == set()
+    conn.execute("update turing.retention set keep = null where status = 'dead'")
+
+    running = conn.execute(
+        "select ticket_id, lease_token, subject_id from turing.ticket_open "
+        "where status = 'running' order by ticket_id limit 2").fetchall()
+    for ticket_id, lease, subject in running:
+        pipeline.fail_ticket(ticket_id, lease, f"bad {subject}", retryable=False)
+    conn.execute("delete from turing.dead_letters")
+    conn.execute("insert into turing.dead_letters select 999999, actor_id, 'ghost', model, 1, "
+                 "'failed', 'not dead at all', now(), 1 from turing.actors where name = 'scorer'")
+    assert {r[1] for r in listed()} == {"ghost"}
+    schema.upgrade(dsn)  # db up re-syncs the table from the history
+    assert listed() == reference()
+    assert {r[1] for r in listed()} == {subject for _, _, subject in running}
 
 
 def test_dashboard_and_runner_views(pipeline, conn):
