@@ -1132,14 +1132,20 @@ def phase_notes(t: dict[str, Any]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller runs, for development")
-    ap.add_argument("--output", default="docs/benchmarks-runner.md", help="markdown report")
+    ap.add_argument("--output", default=None,
+                    help="write the markdown report here (default docs/benchmarks-runner.md "
+                         "for a full run of every benchmark; nothing for --quick or --only)")
     ap.add_argument("--only", choices=["sched", "recovery", "wakeup"], action="append",
                     help="run only these benchmarks (repeatable)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = ap.parse_args(argv)
+    # why: a partial or quick run must not overwrite the report of the last full one.
+    if args.output is None and not args.quick and not args.only:
+        args.output = "docs/benchmarks-runner.md"
     which = args.only or ["sched", "recovery", "wakeup"]
     cmd = "python bench/runner_bench.py" + (" --quick" if args.quick else "") + \
-        "".join(f" --only {o}" for o in args.only or []) + f" --output {args.output}"
+        "".join(f" --only {o}" for o in args.only or []) + \
+        (f" --output {args.output}" if args.output else "")
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     t_start = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="turing-rbench-"))
@@ -1168,14 +1174,15 @@ def main(argv: list[str] | None = None) -> int:
     dump.write_text(json.dumps(res, default=str))
     res["notes"] = findings(res)
     text = report(res, args.quick, cmd, started, time.monotonic() - t_start)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(text)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text)
     print()
     for row in res["summary"]:
         print(f"{row[0]:<45} target {row[1]:<28} measured {row[2]:<45} {row[3]}")
     for note in res["notes"]:
         print(note)
-    print(f"\nwrote {args.output}")
+    print(f"\nwrote {args.output}" if args.output else "\n(report not written: pass --output)")
     return 0
 
 
