@@ -40,6 +40,7 @@ import httpx
 import ollama
 import psycopg
 from harness import BenchServer, machine_facts
+from harness import percentile as sorted_percentile
 
 from turing_pg import schema
 from turing_pg.db import ActorDefinition, Turing
@@ -84,14 +85,8 @@ FAKE_CMD = [sys.executable, "-m", "turing_pg.fake_ollama"]
 
 # -- small helpers -------------------------------------------------------------------------------
 def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolated percentile (q in 0..100)."""
-    s = sorted(values)
-    if not s:
-        return float("nan")
-    pos = (len(s) - 1) * q / 100.0
-    lo = int(pos)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+    """Linear-interpolated percentile (q in 0..100) of unsorted values."""
+    return sorted_percentile(sorted(values), q)
 
 
 def log(msg: str) -> None:
