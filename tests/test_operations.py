@@ -240,7 +240,7 @@ def test_dead_letters_table_follows_the_history(pipeline, conn, dsn):
     conn.execute("insert into turing.dead_letters select 999999, actor_id, 'ghost', model, 1, "
                  "'failed', 'not dead at all', now(), 1 from turing.actors where name = 'scorer'")
     assert {r[1] for r in listed()} == {"ghost"}
-    schema.upgrade(dsn)  # db up re-syncs the table from the history
+    schema.upgrade(dsn)  # db up rebuilds the table from the history
     assert listed() == reference()
     assert {r[1] for r in listed()} == {subject for _, _, subject in running}
 

@@ -94,6 +94,10 @@ begin
                 using errcode = 'TR006',
                 hint = 'Wait for it to finish, or cancel it first (turing cancel).';
     end;
+    -- why: a new ticket for the same work handles its dead letter (retry_dead, submit, inbox).
+    -- Only here: discover never re-tickets a dead subject, and a retry follows a live attempt.
+    delete from turing.dead_letters as d
+    where d.actor_id = v_actor.actor_id and d.subject_id = p_subject_id;
     return v_id;
 end;
 $$;
@@ -101,4 +105,5 @@ $$;
 comment on function turing._create_ticket(text, text, jsonb, integer, text, bigint, timestamptz) is
 'Internal: creates a pending ticket for submit/spawn/inbox. Raises TR002 unknown actor, TR004 '
 'chain deeper than 20, TR005 loop (chain already visited actor+subject), TR006 an open ticket '
-'exists for actor+subject, TR010 unknown parent. Never drops work silently.';
+'exists for actor+subject, TR010 unknown parent. Never drops work silently. Removes the dead '
+'letters of actor+subject: the new ticket handles them.';

@@ -78,7 +78,22 @@ begin
             d.started_at, greatest(d.now_ts, coalesce(d.started_at, d.created_at)),
             d.worker, d.batch_id
         from decided as d
-        returning ticket_id, status
+        returning
+            ticket_id, status, actor_id, subject_id, model, attempt, failure_kind, error,
+            finished_at, chain_id
+    ),
+    -- why: this is the only place an attempt ends dead, so the dead letter is recorded here,
+    -- in the same statement, and the completion path pays nothing for it.
+    dead as (
+        insert into turing.dead_letters (
+            ticket_id, actor_id, subject_id, model, attempt, failure_kind, error, finished_at,
+            chain_id
+        )
+        select
+            h.ticket_id, h.actor_id, h.subject_id, h.model, h.attempt, h.failure_kind, h.error,
+            h.finished_at, h.chain_id
+        from hist as h
+        where h.status = 'dead'
     ),
     retry as (
         insert into turing.ticket_open (
@@ -118,5 +133,6 @@ $$;
 comment on function turing._retire(bigint[], uuid[], text[], text[], boolean[], boolean) is
 'Internal: moves the given open tickets (fenced by lease token when running) to ticket_history '
 'as failed/timed_out with a retry (attempt + 1, run_after = now + backoff with jitter), as dead '
-'when attempts are exhausted or the failure is not retryable, or as cancelled; emits one event '
+'(recorded in dead_letters) when attempts are exhausted or the failure is not retryable, or as '
+'cancelled; emits one event '
 'per ticket. Returns the tickets it ended; a ticket whose token did not match is not returned.';

@@ -21,13 +21,21 @@ begin
         -- why: delete at most p_batch expired rows of one status through the (status,
         -- finished_at) index; each call is a bounded, short statement and autovacuum reuses the
         -- space, so history neither bloats nor takes long locks. tick() calls it repeatedly.
-        delete from turing.ticket_history as h
-        where h.ticket_id in (
-            select x.ticket_id from turing.ticket_history as x
-            where x.status = v_policy.status and x.finished_at < v_started - v_policy.keep
-            limit p_batch
-        );
-        get diagnostics v_rows = row_count;
+        with gone as (
+            delete from turing.ticket_history as h
+            where h.ticket_id in (
+                select x.ticket_id from turing.ticket_history as x
+                where x.status = v_policy.status and x.finished_at < v_started - v_policy.keep
+                limit p_batch
+            )
+            returning h.ticket_id
+        ),
+        -- why: a dead attempt that retention deletes is no longer a dead letter either.
+        handled as (
+            delete from turing.dead_letters as d
+            where v_policy.status = 'dead' and d.ticket_id in (select g.ticket_id from gone as g)
+        )
+        select count(*) into v_rows from gone;
         v_total := v_total + v_rows;
         v_detail := v_detail || jsonb_build_object(v_policy.status, v_rows);
     end loop;

@@ -1,9 +1,9 @@
--- 0007: the unhandled dead letters as a small table kept by triggers. v_dead_letters used to find
--- them in ticket_history and probe, for each, the open tickets and the later attempts: 173 ms for
--- 20 k dead letters in a 10 M-row history (bench/run.py, section 4), most of it in the probes.
--- The triggers (db/triggers/ticket__40_dead_letters.sql) add a row when an attempt ends dead and
--- remove it when a new ticket for the same actor and subject appears (retry_dead, submit) or when
--- retention deletes the attempt; they also fill the table from the history on every db up.
+-- 0007: the unhandled dead letters as a small table. v_dead_letters used to find them in
+-- ticket_history and probe, for each, the open tickets and the later attempts: 173 ms for 20 k
+-- dead letters in a 10 M-row history (bench/run.py, section 4), most of it in the probes.
+-- _retire adds a row when an attempt ends dead, _create_ticket removes the rows a new ticket for
+-- the same actor and subject handles (retry_dead, submit, inbox), prune_history the ones retention
+-- deletes; resync_dead_letters() fills it from the history on every db up.
 
 create table if not exists turing.dead_letters (
     ticket_id bigint primary key,
@@ -27,8 +27,9 @@ on turing.dead_letters (finished_at, ticket_id);
 
 comment on table turing.dead_letters is
 'The dead attempts nobody has handled yet: a copy of their ticket_history columns that '
-'v_dead_letters shows. Kept by triggers: added when an attempt ends dead, removed when a new '
-'ticket for the same actor and subject is created or when retention deletes the attempt.';
+'v_dead_letters shows. Added by _retire when an attempt ends dead; removed by _create_ticket '
+'when a new ticket for the same actor and subject is created, and by prune_history when '
+'retention deletes the attempt; rebuilt by resync_dead_letters() on every db up.';
 comment on column turing.dead_letters.ticket_id is
 'The dead attempt (ticket_history.ticket_id).';
 comment on column turing.dead_letters.failure_kind is

@@ -1,6 +1,7 @@
 -- v_dead_letters: dead tickets nobody has handled yet (no later ticket for the same work).
--- why: read from turing.dead_letters, which triggers keep, instead of probing the history for
--- each dead attempt; a read costs the number of dead letters, not the size of the history.
+-- why: read from turing.dead_letters (kept by _retire, _create_ticket and prune_history) instead
+-- of probing the history for each dead attempt; a read costs the number of dead letters, not
+-- the size of the history.
 create view turing.v_dead_letters as
 select
     d.ticket_id,
