@@ -41,8 +41,11 @@ begin
         delete from turing.ticket_open as o
         using src as s
         where o.ticket_id = s.ticket_id
+            -- why: a token matches only a running ticket (ticket_open_lease_iff_running), so
+            -- no status test: one would let the planner scan every running ticket through
+            -- ticket_open_running instead of looking the given tickets up by key.
             and (
-                (o.status = 'running' and o.lease_token = s.lease_token)
+                o.lease_token = s.lease_token
                 or (not p_require_running and s.lease_token is null)
             )
         returning o.*, s.error, s.kind, s.retryable

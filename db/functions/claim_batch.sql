@@ -68,8 +68,12 @@ begin
             lease_token = pg_catalog.gen_random_uuid(),
             lease_expires_at = greatest(v_now, o.created_at) + least(a.lease, a.timeout),
             heartbeat_at = v_now
-        from picked as p, turing.actors as a
-        where o.ticket_id = p.ticket_id and a.actor_id = o.actor_id
+        from turing.actors as a
+        -- why: = any(array(...)) makes the planner fetch the picked rows by key; a join with
+        -- the picked CTE was planned as a hash join over a sequential scan of all open work
+        -- (the whole pending buffer) on every claim.
+        where o.ticket_id = any(array(select p.ticket_id from picked as p))
+            and a.actor_id = o.actor_id
         returning
             o.ticket_id, o.lease_token, o.lease_expires_at, o.started_at + a.timeout as deadline,
             o.batch_id, a.name, a.kind, o.model, o.subject_id, o.input, o.attempt,

@@ -46,8 +46,11 @@ begin
         delete from turing.ticket_open as o
         using src as s, turing.actors as a
         where o.ticket_id = s.ticket_id
+            -- why: the token alone fences, since only a running ticket has one
+            -- (ticket_open_lease_iff_running). A status test here would let the planner scan
+            -- the partial index ticket_open_running, i.e. every running ticket of the fleet,
+            -- once per batch, instead of looking up the batch's tickets by key.
             and o.lease_token = s.lease_token
-            and o.status = 'running'
             and a.actor_id = o.actor_id
             and a.on_complete is null
         returning o.*, s.output, a.name as actor_name
@@ -64,18 +67,18 @@ begin
             g.parent_ticket_id, g.created_at, g.run_after, g.started_at,
             greatest(v_now, g.started_at), g.worker, g.batch_id
         from gone as g
-        returning ticket_id
     )
+    -- why: hist inserts every row of gone or the statement fails, so the result is read from
+    -- gone alone; joining the two CTE scans back cost a nested loop of batch x batch.
     select
-        coalesce(array_agg(h.ticket_id), '{}'),
+        coalesce(array_agg(g.ticket_id), '{}'),
         array_agg(jsonb_build_object(
             'event', 'ticket.completed', 'ticket_id', g.ticket_id, 'actor', g.actor_name,
             'subject_id', g.subject_id, 'status', 'completed', 'attempt', g.attempt,
             'chain_id', g.chain_id, 'at', v_now
         ))
     into v_ids, v_events
-    from hist as h
-    inner join gone as g on g.ticket_id = h.ticket_id;
+    from gone as g;
     v_status := array_fill('completed'::text, array[cardinality(v_ids)]);
     -- why: the common case (no on_complete, all accepted) ends here without another query.
     if cardinality(v_ids) = cardinality(p_ticket_ids) then
@@ -92,7 +95,7 @@ begin
         select s.ticket_id, s.lease_token, s.output, a.on_complete, a.name as actor_name
         from unnest(p_ticket_ids, p_lease_tokens, p_outputs) as s (ticket_id, lease_token, output)
         inner join turing.ticket_open as o
-            on o.ticket_id = s.ticket_id and o.lease_token = s.lease_token and o.status = 'running'
+            on o.ticket_id = s.ticket_id and o.lease_token = s.lease_token
         inner join turing.actors as a on a.actor_id = o.actor_id
         where a.on_complete is not null
         order by s.ticket_id
@@ -101,7 +104,6 @@ begin
             v_now := clock_timestamp();
             delete from turing.ticket_open as o
             where o.ticket_id = v_row.ticket_id and o.lease_token = v_row.lease_token
-                and o.status = 'running'
             returning o.* into v_gone;
             if not found then
                 continue;

@@ -26,8 +26,10 @@ begin
         set lease_expires_at = least(v_now + least(a.lease, a.timeout), o.started_at + a.timeout),
             heartbeat_at = v_now
         from src as s, turing.actors as a
+        -- why: the token alone fences (only a running ticket has one); a status test would
+        -- let the planner scan every running ticket through ticket_open_running.
         where o.ticket_id = s.ticket_id and o.lease_token = s.lease_token
-            and o.status = 'running' and a.actor_id = o.actor_id
+            and a.actor_id = o.actor_id
         returning o.ticket_id, o.lease_expires_at
     )
     select s.ticket_id, e.ticket_id is not null, e.lease_expires_at

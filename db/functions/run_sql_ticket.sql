@@ -21,7 +21,7 @@ begin
     into v_fn, v_actor, v_subject, v_input
     from turing.ticket_open as o
     inner join turing.actors as a on a.actor_id = o.actor_id
-    where o.ticket_id = p_ticket_id and o.lease_token = p_lease_token and o.status = 'running'
+    where o.ticket_id = p_ticket_id and o.lease_token = p_lease_token
         and a.kind = 'sql';
     if not found then
         -- why: same fence as complete_ticket: a reaped or foreign claim changes nothing.
