@@ -231,6 +231,29 @@ def test_late_result_of_reaped_attempt_is_discarded(turing, conn, jobs):
     assert statuses == [("timed_out",), ("completed",)]
 
 
+def test_a_lost_claim_is_harmless(turing, conn, jobs):
+    """claim_batch commits without waiting for the WAL flush, so a server crash can lose a claim
+    the runner already acted on. A rolled-back claim is exactly that state: the runner holds a
+    token the database never kept. Its result and heartbeats are refused, the work is claimed
+    again, and the domain row is written once."""
+    turing.register_actor(scorer(work_query=None))
+    turing.submit("scorer", "1")
+    with conn.transaction(force_rollback=True):
+        [lost] = conn.execute(
+            "select ticket_id, lease_token from turing.claim_batch('cpu', 'crashed', 1)"
+        ).fetchall()
+        assert conn.execute("show synchronous_commit").fetchone()[0] == "off"
+    # only the claim's own transaction skips the flush
+    assert conn.execute("show synchronous_commit").fetchone()[0] == "on"
+    assert turing.heartbeat("crashed", [(lost[0], lost[1])]) == {lost[0]: False}
+    assert not turing.complete_ticket(lost[0], lost[1], {"by": "lost claim"})
+    [again] = turing.claim_batch("cpu", "survivor", 1)
+    assert again.ticket_id == lost[0] and again.attempt == 1
+    assert turing.complete_ticket(again.ticket_id, again.lease_token, {"by": "survivor"})
+    assert conn.execute("select score, scored_times from public.jobs where id = 1"
+                        ).fetchone() == ({"by": "survivor"}, 1)
+
+
 def test_a_forged_token_cannot_complete_a_ticket(turing, conn, jobs):
     turing.register_actor(scorer())
     [t] = turing.claim_batch("cpu", "w", 1)
