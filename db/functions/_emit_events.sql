@@ -20,7 +20,13 @@ begin
         v_events := p_events;
     end if;
     if v_events is not null and cardinality(v_events) > 0 then
-        perform pgmq.send_batch('turing_events', v_events);
+        -- why: one static INSERT into the queue's table (pgmq's layout: vt = visible from, the
+        -- message) with a cached plan. pgmq.send_batch reaches the same INSERT through three
+        -- wrapper functions and builds and plans it anew on every call: 0.28 ms of the 0.31 ms
+        -- an event cost per completion at batch 1 (pg_stat_statements).
+        insert into pgmq.q_turing_events (vt, message)
+        select clock_timestamp(), e.message
+        from unnest(v_events) as e (message);
     end if;
 end;
 $$;
