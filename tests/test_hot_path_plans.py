@@ -113,3 +113,43 @@ def test_failure_reads_its_batch_not_every_running_ticket(crowded, conn):
     assert [r[0] for r in rows] == [True] * BATCH
     # why: each failure also inserts its retry into ticket_open (one unique-index check each).
     assert read <= MOST_ROWS_READ, f"fail_batch read {read} open tickets for {BATCH}"
+
+
+@pytest.mark.parametrize("mode", ["auto", "force_custom_plan"])
+def test_generic_plans_stay_inside_the_hot_statements(turing, conn, mode):
+    """claim_batch and complete_batch plan their main statement once per session
+    (plan_cache_mode = force_generic_plan) but only for that statement: the caller's transaction
+    and the actor's on_complete keep the caller's setting."""
+    conn.execute("create table public.seen (ticket_id bigint primary key, mode text not null)")
+    conn.execute(
+        """
+        create function public.note_mode(p_ticket_id bigint, p_subject_id text, p_input jsonb,
+                                         p_output jsonb)
+        returns void language sql as $$
+            insert into public.seen values (p_ticket_id, current_setting('plan_cache_mode'))
+        $$
+        """
+    )
+    turing.register_actor(ActorDefinition(
+        name="noter", kind="script", script="cat", model="cpu", work_query=None,
+        on_complete="public.note_mode",
+    ))
+    turing.register_actor(ActorDefinition(
+        name="plain", kind="script", script="cat", model="gpu", work_query=None,
+    ))
+    for actor in ("noter", "plain"):
+        turing.submit(actor, "1")
+    with conn.transaction():
+        conn.execute("select set_config('plan_cache_mode', %s, true)", (mode,))
+        for model in ("cpu", "gpu"):
+            [(ticket_id, token)] = conn.execute(
+                "select ticket_id, lease_token from turing.claim_batch(%s, 'w', 5)", (model,)
+            ).fetchall()
+            assert conn.execute("show plan_cache_mode").fetchone()[0] == mode
+            [(accepted,)] = conn.execute(
+                "select accepted from turing.complete_batch(%s, %s, array['{}'::jsonb])",
+                ([ticket_id], [token]),
+            ).fetchall()
+            assert accepted
+            assert conn.execute("show plan_cache_mode").fetchone()[0] == mode
+    assert conn.execute("select mode from public.seen").fetchall() == [(mode,)]

@@ -21,6 +21,7 @@ declare
     v_message text;
     v_state text;
     v_now timestamptz;
+    v_plan_mode text := pg_catalog.current_setting('plan_cache_mode');
 begin
     if cardinality(p_ticket_ids) is distinct from cardinality(p_lease_tokens)
         or cardinality(p_ticket_ids) is distinct from cardinality(p_outputs) then
@@ -38,6 +39,11 @@ begin
 
     -- Fast path, set-based: actors without on_complete.
     v_now := clock_timestamp();
+    -- why: a cached generic plan (key lookups per ticket). In the default mode the planner kept
+    -- choosing custom plans and planned this statement anew on every call, 0.28 ms of the
+    -- 0.6 ms it took at batch 1. Scoped to this statement: on_complete functions below run
+    -- with the caller's setting.
+    perform pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true);
     with src as (
         select *
         from unnest(p_ticket_ids, p_lease_tokens, p_outputs) as s (ticket_id, lease_token, output)
@@ -79,6 +85,7 @@ begin
         ))
     into v_ids, v_events
     from gone as g;
+    perform pg_catalog.set_config('plan_cache_mode', v_plan_mode, true);
     v_status := array_fill('completed'::text, array[cardinality(v_ids)]);
     -- why: the common case (no on_complete, all accepted) ends here without another query.
     if cardinality(v_ids) = cardinality(p_ticket_ids) then
