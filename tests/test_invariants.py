@@ -7,9 +7,14 @@ import random
 import threading
 import time
 from collections import Counter
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
 
 import psycopg
 import pytest
+from conftest import wait_for
+from psycopg.types.json import Jsonb
 
 from turing_pg.db import (
     ActorDefinition,
@@ -32,13 +37,6 @@ def scorer(**overrides) -> ActorDefinition:
     return ActorDefinition(**fields)
 
 
-def open_duplicates(conn: psycopg.Connection) -> int:
-    return conn.execute(
-        "select count(*) from (select actor_id, subject_id from turing.ticket_open "
-        "group by 1, 2 having count(*) > 1) d"
-    ).fetchone()[0]
-
-
 def assert_counts_exact(conn: psycopg.Connection) -> None:
     kept = {
         (r[0], r[1]): r[2]
@@ -51,25 +49,93 @@ def assert_counts_exact(conn: psycopg.Connection) -> None:
     assert kept == fresh
 
 
+# -- the SQL API, called directly ---------------------------------------------------------------
+# why: these tests select only the columns they need from the SQL functions, so they hold the
+# engine to its behaviour and not to the shape of the Python records built on top of it.
+Lease = tuple[int, UUID]  # (ticket_id, lease_token)
+
+
+def claim(conn: psycopg.Connection, worker: str, limit: int, model: str = "cpu") -> list[Lease]:
+    return conn.execute(
+        "select ticket_id, lease_token from turing.claim_batch("
+        "p_model => %s, p_worker => %s, p_limit => %s)",
+        (model, worker, limit),
+    ).fetchall()
+
+
+def complete(conn: psycopg.Connection, leases: list[Lease], output: Any) -> dict[int, bool]:
+    """ticket_id -> accepted."""
+    return dict(conn.execute(
+        "select ticket_id, accepted from turing.complete_batch("
+        "p_ticket_ids => %s, p_lease_tokens => %s, p_outputs => %s)",
+        ([t for t, _ in leases], [k for _, k in leases], [Jsonb(output)] * len(leases)),
+    ).fetchall())
+
+
+def fail(conn: psycopg.Connection, leases: list[Lease], error: str) -> dict[int, bool]:
+    """ticket_id -> accepted (a retryable failure)."""
+    return dict(conn.execute(
+        "select ticket_id, accepted from turing.fail_batch("
+        "p_ticket_ids => %s, p_lease_tokens => %s, p_errors => %s)",
+        ([t for t, _ in leases], [k for _, k in leases], [error] * len(leases)),
+    ).fetchall())
+
+
+def heartbeat(conn: psycopg.Connection, worker: str, leases: list[Lease]
+              ) -> list[tuple[int, bool, Any]]:
+    """(ticket_id, held, lease_expires_at) per lease, in order."""
+    return conn.execute(
+        "select ticket_id, held, lease_expires_at from turing.heartbeat("
+        "p_worker => %s, p_ticket_ids => %s, p_lease_tokens => %s)",
+        (worker, [t for t, _ in leases], [k for _, k in leases]),
+    ).fetchall()
+
+
+def open_ticket(conn: psycopg.Connection, ticket_id: int) -> dict[str, Any] | None:
+    """The open row as it is stored, or None once the ticket has finished."""
+    cur = conn.execute(
+        "select status, attempt, worker, batch_id, started_at, lease_token, lease_expires_at, "
+        # why: as text, because a fresh ticket's run_after is -infinity (claimable at once)
+        "heartbeat_at, run_after::text as run_after, last_error "
+        "from turing.ticket_open where ticket_id = %s",
+        (ticket_id,),
+    )
+    row = cur.fetchone()
+    return None if row is None else dict(zip([c.name for c in cur.description], row, strict=True))
+
+
 # -- invariant 1 --------------------------------------------------------------------------------
-def test_two_runners_never_claim_the_same_subject(dsn, turing, conn, jobs):
+def test_concurrent_runners_drain_the_queue_claiming_and_completing_each_ticket_once(
+        dsn, conn, turing, jobs):
     turing.register_actor(scorer(buffer_size=40))
-    claimed: list[str] = []
+    claimed: list[tuple[str, int]] = []  # (worker, ticket_id), one per ticket a claim returned
+    refused: list[int] = []
     lock = threading.Lock()
     barrier = threading.Barrier(6)
     errors: list[BaseException] = []
 
     def runner(worker: str) -> None:
         try:
-            with Turing(dsn, max_size=1) as t:
+            with psycopg.connect(dsn, autocommit=True) as c:
                 barrier.wait()
-                while True:
-                    batch = t.claim_batch("cpu", worker, 7)
-                    if not batch:
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    batch = claim(c, worker, 7)
+                    if batch:
+                        with lock:
+                            claimed.extend((worker, t) for t, _ in batch)
+                        accepted = complete(c, batch, {"by": worker})
+                        with lock:
+                            refused.extend(t for t, ok in accepted.items() if not ok)
+                        continue
+                    # why: an empty claim is not the end: another runner may be holding the
+                    # actor's discover lock (its top-up is filling the buffer) or still be
+                    # running the last tickets. Done is when every job has been scored.
+                    if c.execute("select not exists (select from public.jobs "
+                                 "where scored_times = 0)").fetchone()[0]:
                         return
-                    with lock:
-                        claimed.extend(b.subject_id for b in batch)
-                    t.complete_batch([(b.ticket_id, b.lease_token, {"w": worker}) for b in batch])
+                    time.sleep(0.005)
+                raise AssertionError(f"{worker}: the queue never drained")
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
@@ -77,12 +143,56 @@ def test_two_runners_never_claim_the_same_subject(dsn, turing, conn, jobs):
     for th in threads:
         th.start()
     for th in threads:
-        th.join(timeout=120)
+        th.join(timeout=180)
+    twice = {t: n for t, n in Counter(t for _, t in claimed).items() if n > 1}
+    assert twice == {}, f"tickets handed to more than one claim: {twice}"
     assert not errors, errors
-    assert len(claimed) == jobs, "every subject claimed once"
-    assert Counter(claimed).most_common(1)[0][1] == 1, "no subject claimed twice"
-    assert conn.execute("select max(scored_times) from public.jobs").fetchone()[0] == 1
-    assert open_duplicates(conn) == 0
+    assert refused == [], "each claimer was the only holder, so every result was accepted"
+    finished = conn.execute(
+        "select ticket_id, subject_id, status from turing.ticket_history").fetchall()
+    assert sorted(t for t, _, _ in finished) == sorted(t for _, t in claimed)
+    assert {status for _, _, status in finished} == {"completed"}
+    assert Counter(subject for _, subject, _ in finished) == Counter(
+        str(i) for i in range(1, jobs + 1)), "every subject completed exactly once"
+    assert conn.execute("select min(scored_times), max(scored_times) from public.jobs"
+                        ).fetchone() == (1, 1)
+    assert conn.execute("select count(*) from turing.ticket_open").fetchone()[0] == 0
+
+
+def _connect_in_another_counts_slot(dsn: str, other: psycopg.Connection) -> psycopg.Connection:
+    """A connection whose backend writes a different ticket_counts slot than `other`'s.
+
+    why: the counts trigger upserts the slot pg_backend_pid() % 16, so two backends in one slot
+    also queue on that counter row until the first commits. That is a commit-time wait, not
+    the row-lock wait this test is about, so the test keeps the two claimers apart."""
+    taken = other.info.backend_pid % 16
+    for _ in range(64):
+        c = psycopg.connect(dsn, autocommit=True)
+        if c.info.backend_pid % 16 != taken:
+            return c
+        c.close()
+    raise AssertionError("no backend outside the other connection's counts slot")
+
+
+def test_a_claim_skips_tickets_another_claim_holds_instead_of_waiting_for_them(dsn, conn, turing):
+    turing.register_actor(scorer(work_query=None, on_complete=None))
+    submitted = [turing.submit("scorer", str(i)) for i in range(10)]
+    with psycopg.connect(dsn) as holder:  # not autocommit: its claim stays uncommitted
+        held = claim(holder, "slow", 3)
+        assert len(held) == 3
+        with _connect_in_another_counts_slot(dsn, holder) as other:
+            # why: with SKIP LOCKED there is nothing to wait for, so any lock wait at all is
+            # the failure; lock_timeout turns it into an error instead of a hang.
+            other.execute("set lock_timeout = '200ms'")
+            try:
+                got = claim(other, "fast", 3)
+            except psycopg.errors.LockNotAvailable as exc:
+                pytest.fail(f"the claim waited on tickets another open claim holds: {exc}")
+        assert len(got) == 3, "it got other tickets, as many as it asked for"
+        assert {t for t, _ in got}.isdisjoint(t for t, _ in held)
+        holder.commit()
+    rest = claim(conn, "fast", 10)
+    assert sorted(t for t, _ in held + got + rest) == sorted(submitted)
 
 
 def test_concurrent_submits_of_one_subject_create_one_open_ticket(dsn, turing, conn, jobs):
@@ -212,23 +322,89 @@ def test_timestamps_are_ordered_and_inverted_ones_are_refused(turing, conn, jobs
 
 # -- invariant 4 --------------------------------------------------------------------------------
 def test_late_result_of_reaped_attempt_is_discarded(turing, conn, jobs):
+    """The reaped attempt has left ticket_open for the history and its retry is a new ticket,
+    so its late calls find nothing to act on by ticket id alone. The lease token itself is held
+    to account by the reclaimed-ticket tests below, where the ticket id stays the same."""
     turing.register_actor(scorer(work_query=None, lease="1 second", timeout="10 seconds"))
-    turing.submit("scorer", "1")
-    [first] = turing.claim_batch("cpu", "slow-runner", 1)
-    time.sleep(1.2)
+    first_id = turing.submit("scorer", "1")
+    [first] = claim(conn, "slow-runner", 1)
+    assert first[0] == first_id
+    expiry = open_ticket(conn, first_id)["lease_expires_at"]
+    wait_for(lambda: conn.execute("select clock_timestamp() > %s", (expiry,)).fetchone()[0],
+             what="the lease to run out (the runner stalled: no heartbeat, no result)")
     assert turing.reap("test") == 1
-    [second] = turing.claim_batch("cpu", "fast-runner", 1)
-    assert second.subject_id == first.subject_id and second.attempt == 2
-    assert turing.complete_ticket(second.ticket_id, second.lease_token, {"by": "re-run"})
+    [second] = claim(conn, "fast-runner", 1)
+    assert second[0] != first_id and open_ticket(conn, second[0])["attempt"] == 2
+    assert complete(conn, [second], {"by": "re-run"}) == {second[0]: True}
     # the slow call comes back late: refused, nothing written
-    assert not turing.complete_ticket(first.ticket_id, first.lease_token, {"by": "late"})
-    assert conn.execute("select score, scored_times from public.jobs where id = %s",
-                        (int(first.subject_id),)).fetchone() == ({"by": "re-run"}, 1)
-    statuses = conn.execute(
-        "select status from turing.tickets where subject_id = %s order by attempt",
-        (first.subject_id,),
-    ).fetchall()
-    assert statuses == [("timed_out",), ("completed",)]
+    assert complete(conn, [first], {"by": "late"}) == {first_id: False}
+    assert fail(conn, [first], "late failure") == {first_id: False}
+    assert heartbeat(conn, "slow-runner", [first]) == [(first_id, False, None)]
+    assert conn.execute("select score, scored_times from public.jobs where id = 1"
+                        ).fetchone() == ({"by": "re-run"}, 1)
+    assert conn.execute(
+        "select status from turing.tickets where subject_id = '1' order by attempt"
+    ).fetchall() == [("timed_out",), ("completed",)]
+
+
+def claim_release_reclaim(turing: Turing, conn: psycopg.Connection,
+                          on_complete: str | None = "public.jobs_scored") -> tuple[int, UUID, UUID]:
+    """Job 1 claimed by runner `first`, given back (release_worker) and claimed by `second`:
+    the same ticket id under a new lease token. Returns (ticket_id, old token, current token)."""
+    turing.register_actor(scorer(work_query=None, on_complete=on_complete))
+    ticket_id = turing.submit("scorer", "1")
+    [(claimed_id, old_token)] = claim(conn, "first", 1)
+    assert claimed_id == ticket_id
+    assert conn.execute(
+        "select turing.release_worker(p_worker => 'first', p_ticket_ids => %s, "
+        "p_stopping => false)", ([ticket_id],)).fetchone()[0] == 1
+    [(again_id, token)] = claim(conn, "second", 1)
+    assert (again_id, open_ticket(conn, again_id)["attempt"]) == (ticket_id, 1)
+    assert token != old_token
+    return ticket_id, old_token, token
+
+
+def finished(conn: psycopg.Connection) -> list[tuple[Any, ...]]:
+    return conn.execute(
+        "select ticket_id, status, attempt, worker, output from turing.ticket_history "
+        "order by ticket_id").fetchall()
+
+
+@pytest.mark.parametrize("on_complete", ["public.jobs_scored", None],
+                         ids=["with-on_complete", "without-on_complete"])
+def test_the_old_token_of_a_reclaimed_ticket_cannot_complete_it(turing, conn, jobs, on_complete):
+    ticket_id, old_token, token = claim_release_reclaim(turing, conn, on_complete)
+    before = open_ticket(conn, ticket_id)
+    assert complete(conn, [(ticket_id, old_token)], {"by": "first"}) == {ticket_id: False}
+    assert open_ticket(conn, ticket_id) == before, "the refused result changed nothing"
+    assert finished(conn) == []
+    assert conn.execute("select scored_times from public.jobs where id = 1").fetchone()[0] == 0
+    # the current holder's result stands
+    assert complete(conn, [(ticket_id, token)], {"by": "second"}) == {ticket_id: True}
+    assert finished(conn) == [(ticket_id, "completed", 1, "second", {"by": "second"})]
+    if on_complete:
+        assert conn.execute("select score, scored_times from public.jobs where id = 1"
+                            ).fetchone() == ({"by": "second"}, 1)
+
+
+def test_the_old_token_of_a_reclaimed_ticket_cannot_fail_it(turing, conn, jobs):
+    ticket_id, old_token, token = claim_release_reclaim(turing, conn)
+    before = open_ticket(conn, ticket_id)
+    assert fail(conn, [(ticket_id, old_token)], "late failure") == {ticket_id: False}
+    assert open_ticket(conn, ticket_id) == before, "the refused failure changed nothing"
+    assert finished(conn) == []
+    assert conn.execute("select count(*) from turing.ticket_open").fetchone()[0] == 1, "no retry"
+    assert complete(conn, [(ticket_id, token)], {"by": "second"}) == {ticket_id: True}
+    assert finished(conn) == [(ticket_id, "completed", 1, "second", {"by": "second"})]
+
+
+def test_the_old_token_of_a_reclaimed_ticket_cannot_extend_its_lease(turing, conn, jobs):
+    ticket_id, old_token, token = claim_release_reclaim(turing, conn)
+    before = open_ticket(conn, ticket_id)
+    assert heartbeat(conn, "first", [(ticket_id, old_token)]) == [(ticket_id, False, None)]
+    assert open_ticket(conn, ticket_id) == before, "lease and heartbeat_at untouched"
+    [(_, held, expires)] = heartbeat(conn, "second", [(ticket_id, token)])
+    assert held and expires >= before["lease_expires_at"]
 
 
 def test_a_lost_claim_is_harmless(turing, conn, jobs):
@@ -380,28 +556,101 @@ def test_reap_logs_every_run_even_when_it_finds_nothing(turing, conn):
     ).fetchone() == (2, 0)
 
 
-def test_failures_retry_with_backoff_then_go_dead(turing, conn, jobs):
+def test_a_retry_waits_for_its_backoff_and_the_last_failure_goes_dead(turing, conn, jobs):
     turing.register_actor(scorer(work_query=None, max_attempts=2, backoff_base="1 hour"))
-    turing.submit("scorer", "9")
-    [t] = turing.claim_batch("cpu", "w", 1)
-    [outcome] = turing.fail_batch([(t.ticket_id, t.lease_token, "boom", "failed", True)])
-    assert outcome.status == "failed" and outcome.retry_ticket_id
-    run_after = conn.execute(
-        "select run_after - created_at from turing.ticket_open where ticket_id = %s",
-        (outcome.retry_ticket_id,),
-    ).fetchone()[0]
-    # 1 hour +/- 25 % jitter
-    assert 0.75 * 3600 <= run_after.total_seconds() <= 1.25 * 3600
-    assert turing.claim_batch("cpu", "w", 1) == [], "not claimable before run_after"
+    first_id = turing.submit("scorer", "9")
+    [first] = claim(conn, "w", 1)
+    assert fail(conn, [first], "boom") == {first_id: True}
+    [(retry_id, attempt, last_error)] = conn.execute(
+        "select ticket_id, attempt, last_error from turing.ticket_open").fetchall()
+    assert (attempt, last_error) == (2, "boom")
+    assert claim(conn, "w", 1) == [], "not claimable before run_after"
     conn.execute("update turing.ticket_open set run_after = now() where ticket_id = %s",
-                 (outcome.retry_ticket_id,))
-    [retry] = turing.claim_batch("cpu", "w", 1)
-    assert retry.attempt == 2 and retry.last_error == "boom"
-    assert turing.fail_ticket(retry.ticket_id, retry.lease_token, "boom again")
+                 (retry_id,))
+    [retry] = claim(conn, "w", 1)
+    assert retry[0] == retry_id
+    assert fail(conn, [retry], "boom again") == {retry_id: True}
     assert conn.execute(
-        "select status, failure_kind from turing.tickets where ticket_id = %s",
-        (retry.ticket_id,),
-    ).fetchone() == ("dead", "failed")
+        "select ticket_id, status, failure_kind from turing.ticket_history order by ticket_id"
+    ).fetchall() == [(first_id, "failed", None), (retry_id, "dead", "failed")]
+    assert conn.execute("select count(*) from turing.ticket_open").fetchone()[0] == 0
+
+
+def test_retry_backoff_doubles_per_attempt_up_to_backoff_max_with_jitter(turing, conn):
+    """The retry after failed attempt n waits min(backoff_max, backoff_base * 2^(n-1)), then
+    x [0.75, 1.25] jitter. With base 1 min and max 5 min: 1, 2, 4, then 5 and 5 min (16 min
+    uncapped), each over many subjects so the jitter shows."""
+    base, cap = timedelta(minutes=1), timedelta(minutes=5)
+    turing.register_actor(scorer(work_query=None, on_complete=None, max_attempts=6,
+                                 backoff_base="1 minute", backoff_max="5 minutes"))
+    subjects = 40
+    for i in range(subjects):
+        turing.submit("scorer", str(i))
+    factors: dict[int, list[float]] = {}  # failed attempt -> delay / nominal delay, per retry
+    for attempt in range(1, 6):
+        batch = claim(conn, "w", subjects)
+        assert len(batch) == subjects
+        assert set(fail(conn, batch, f"boom {attempt}").values()) == {True}
+        delays = conn.execute(
+            "select attempt - 1, run_after - created_at from turing.ticket_open").fetchall()
+        assert {a for a, _ in delays} == {attempt} and len(delays) == subjects
+        nominal = min(cap, base * 2 ** (attempt - 1))
+        factors[attempt] = [d / nominal for _, d in delays]
+        # make the retries claimable now instead of waiting out their backoff
+        conn.execute("update turing.ticket_open set run_after = now()")
+
+    for attempt, fs in factors.items():
+        outside = [round(f, 3) for f in fs if not 0.75 <= f <= 1.25]
+        assert outside == [], (
+            f"after attempt {attempt} the delay must be min(5 min, 1 min * 2^{attempt - 1}) "
+            f"+/- 25 %; these are off by a factor of {outside}")
+    everything = [f for fs in factors.values() for f in fs]
+    assert min(everything) < 0.9 and max(everything) > 1.1, "retries are spread by jitter"
+    assert len(set(everything)) > len(everything) / 2, "the jitter is drawn per retry"
+
+
+def test_a_heartbeat_extends_the_lease_but_never_past_started_at_plus_timeout(turing, conn):
+    # lease < timeout: a heartbeat moves the lease to now + lease
+    turing.register_actor(scorer(name="short", work_query=None, on_complete=None,
+                                 lease="30 seconds", timeout="1 hour"))
+    # lease = timeout: every heartbeat after the start would reach past the timeout uncapped
+    turing.register_actor(scorer(name="capped", work_query=None, on_complete=None,
+                                 lease="1 hour", timeout="1 hour"))
+    short_id, capped_id = turing.submit("short", "1"), turing.submit("capped", "1")
+    leases = claim(conn, "w", 2)
+    assert sorted(t for t, _ in leases) == sorted([short_id, capped_id])
+    started = {t: open_ticket(conn, t)["started_at"] for t, _ in leases}
+    claimed_until = {t: open_ticket(conn, t)["lease_expires_at"] for t, _ in leases}
+    now = "select clock_timestamp()"
+    for _ in range(3):
+        before = conn.execute(now).fetchone()[0]
+        beats = {t: (held, expires) for t, held, expires in heartbeat(conn, "w", leases)}
+        after = conn.execute(now).fetchone()[0]
+        assert all(held for held, _ in beats.values())
+        short_until = beats[short_id][1]
+        assert claimed_until[short_id] < short_until
+        assert before + timedelta(seconds=30) <= short_until <= after + timedelta(seconds=30)
+        assert beats[capped_id][1] == started[capped_id] + timedelta(hours=1), (
+            "capped at started_at + timeout")
+        assert open_ticket(conn, capped_id)["lease_expires_at"] == beats[capped_id][1]
+
+
+def test_a_call_that_outlives_its_timeout_is_reaped_though_its_runner_heartbeats(turing, conn):
+    turing.register_actor(scorer(work_query=None, on_complete=None, max_attempts=1,
+                                 lease="1 second", timeout="1 second"))
+    ticket_id = turing.submit("scorer", "1")
+    leases = claim(conn, "hung-call", 1)
+    deadline = open_ticket(conn, ticket_id)["started_at"] + timedelta(seconds=1)
+    wait_for(lambda: conn.execute("select clock_timestamp() > %s", (deadline,)).fetchone()[0],
+             what="the database clock to pass the attempt's timeout")
+    # the runner is alive and keeps heartbeating the hung call
+    [(_, _, expires)] = heartbeat(conn, "hung-call", leases)
+    assert expires == deadline
+    assert turing.reap("test") == 1
+    status, error = conn.execute(
+        "select status, error from turing.ticket_history where ticket_id = %s", (ticket_id,)
+    ).fetchone()
+    assert status == "dead" and error.startswith("timed out: attempt ran past the actor timeout")
 
 
 # -- invariant 8 (SQL side; the runner tests check the process) ---------------------------------
@@ -503,20 +752,46 @@ def test_python_maps_chain_errors(turing):
 
 
 # -- invariant 10 (SQL side; the runner tests SIGTERM a process) --------------------------------
-def test_release_worker_returns_unstarted_claims_at_once(turing, conn, jobs):
-    turing.register_actor(scorer())
+def test_release_worker_returns_unstarted_claims_at_once(turing, conn):
+    turing.register_actor(scorer(work_query=None, on_complete=None))
+    for i in range(9):
+        turing.submit("scorer", str(i))
     turing.register_runner("w1", ["cpu"])
-    batch = turing.claim_batch("cpu", "w1", 6)
-    started, unstarted = batch[:2], batch[2:]
-    assert turing.release_worker("w1", [b.ticket_id for b in unstarted]) == 4
-    rows = conn.execute(
-        "select status, attempt, error from turing.tickets where ticket_id = any(%s)",
-        ([b.ticket_id for b in unstarted],),
-    ).fetchall()
-    assert rows == [("pending", 1, None)] * 4, "back to pending, same attempt, no error"
-    assert conn.execute("select status from turing.runners where worker = 'w1'"
-                        ).fetchone()[0] == "stopping"
-    for b in started:  # the running ones may still finish
-        assert turing.complete_ticket(b.ticket_id, b.lease_token, {"done": True})
-    assert conn.execute("select count(*) from turing.tickets where status = 'interrupted'"
-                        ).fetchone()[0] == 0
+    turing.register_runner("w2", ["cpu"])
+    mine, theirs = claim(conn, "w1", 6), claim(conn, "w2", 3)
+    started, unstarted = mine[:2], mine[2:]
+    unstarted_ids = [t for t, _ in unstarted]
+    before = {t: open_ticket(conn, t) for t, _ in mine + theirs}
+
+    # w1 stops: it names its unstarted claims, and one of w2's that it does not hold
+    released = conn.execute(
+        "select turing.release_worker(p_worker => 'w1', p_ticket_ids => %s)",
+        ([*unstarted_ids, theirs[0][0]],)).fetchone()[0]
+    assert released == 4, "only w1's own claims"
+
+    for t in unstarted_ids:  # pending again, as if never claimed: not an attempt, no error
+        assert open_ticket(conn, t) == {
+            **before[t], "status": "pending", "worker": None, "batch_id": None,
+            "started_at": None, "lease_token": None, "lease_expires_at": None,
+            "heartbeat_at": None,
+        }
+        assert before[t]["attempt"] == 1 and before[t]["last_error"] is None
+    for t, _ in started + theirs:  # running ones keep their leases
+        assert open_ticket(conn, t) == before[t]
+    assert conn.execute("select count(*) from turing.ticket_history").fetchone()[0] == 0, (
+        "a released claim writes no history row")
+    runners = "select worker, status from turing.runners order by worker"
+    assert conn.execute(runners).fetchall() == [("w1", "stopping"), ("w2", "running")], (
+        "w1 is still finishing its started calls")
+
+    # the released tickets are claimable at once, still attempt 1
+    again = claim(conn, "w3", 10)
+    assert sorted(t for t, _ in again) == sorted(unstarted_ids)
+    assert {open_ticket(conn, t)["attempt"] for t, _ in again} == {1}
+
+    # w1's running calls may still finish; once they have, w1 is stopped
+    assert complete(conn, started, {"done": True}) == {t: True for t, _ in started}
+    assert conn.execute("select turing.release_worker(p_worker => 'w1')").fetchone()[0] == 0
+    assert conn.execute(runners).fetchall() == [("w1", "stopped"), ("w2", "running")]
+    for t, _ in theirs:
+        assert open_ticket(conn, t) == before[t], "w2's claims were never w1's to release"
