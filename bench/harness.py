@@ -129,7 +129,8 @@ def claim_and_complete(conn: psycopg.Connection[Any], model: str, worker: str, n
     seconds each call took."""
     t0 = time.perf_counter()
     rows = conn.execute(
-        "select * from turing.claim_batch(p_model => %(m)s, p_worker => %(w)s, p_limit => %(n)s)",
+        "select * from turing.claim_batch(p_model => %(m)s, p_worker => %(w)s, p_limit => %(n)s, "
+        "p_known_revisions => '{}')",
         {"m": model, "w": worker, "n": n},
     ).fetchall()
     t1 = time.perf_counter()

@@ -134,8 +134,13 @@ def load_history(dsn: str, rows: int, actor_ids: dict[str, int], chunk: int = 2_
                 "step": step_us, "actor_ids": [actor_ids[n] for n in names], "models": models,
             })
         conn.execute("select setval('turing.ticket_id_seq', %(n)s)", {"n": rows + 1})
-        # why: the history is written directly, not through _retire, which records dead letters.
-        conn.execute("select turing.resync_dead_letters()")
+        # why: the history is written directly, not through _finish, which records dead letters;
+        # every (actor, subject) appears once here, so each dead row is an unhandled one.
+        conn.execute(
+            "insert into turing.dead_letters (ticket_id, actor_id, subject_id, model, attempt, "
+            "failure_kind, error, finished_at, chain_id) select ticket_id, actor_id, "
+            "subject_id, model, attempt, failure_kind, error, finished_at, chain_id "
+            "from turing.ticket_history where status = 'dead'")
     # why: autovacuum would visit a freshly loaded table of this size during the measurement;
     # do its work now (visibility map, statistics) so every figure sees the settled table.
     execute(dsn, "vacuum analyze turing.ticket_history", "vacuum analyze turing.ticket_counts",

@@ -43,7 +43,7 @@ from harness import BenchServer, machine_facts
 from harness import percentile as sorted_percentile
 
 from turing_pg import schema
-from turing_pg.db import ActorDefinition, Turing
+from turing_pg.db import Turing
 from turing_pg.prompt import render
 
 # -- the simulated GPUs --------------------------------------------------------------------------
@@ -359,7 +359,7 @@ def scheduling_turing(pg: Pg, workdir: Path, items: list[Any], ts: float, db: st
     dsn = pg.database(db)
     with Turing(dsn) as t:
         for model in MODELS:
-            t.register_actor(ActorDefinition(
+            t.register_actor(dict(
                 name=ACTOR_OF[model["name"]], kind="llm", model=model["name"],
                 prompt_template=PROMPT, output_schema=OUTPUT_SCHEMA, timeout="10 minutes",
                 lease="1 minute", max_attempts=3, backoff_base="0 seconds",
@@ -588,7 +588,7 @@ def bench_recovery(pg: Pg, workdir: Path, quick: bool) -> dict[str, Any]:
     dsn = pg.database("rb_recovery")
     model = "qwen2.5:7b"
     with Turing(dsn) as t:
-        t.register_actor(ActorDefinition(
+        t.register_actor(dict(
             name="classify", kind="llm", model=model,
             prompt_template="Classify the skill {skill}.", output_schema=RECOVERY_SCHEMA,
             timeout="60 seconds", lease=f"{lease_s:g} seconds", max_attempts=3,
@@ -704,7 +704,7 @@ def bench_wakeup(pg: Pg, workdir: Path, quick: bool) -> dict[str, Any]:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(WAKE_DDL)
     with Turing(dsn) as t:
-        t.register_actor(ActorDefinition(
+        t.register_actor(dict(
             name="wake", kind="sql", sql_function="public.wake_echo",
             on_complete="public.wake_done", inbox=["todo"], outbox=["done"],
             work_query="select id as subject_id from public.wake_rows where not done",

@@ -47,16 +47,20 @@ def turing_worker(index: int, barrier: Barrier, *, dsn: str, model: str, worker:
     done = 0
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("select turing.register_runner(%s, array[%s])", (name, model))
+        known: list[int] = []
         barrier.wait()
         started = time.perf_counter()
         while True:
+            # why: the runner's call: the actor's definition comes once, then the revision it
+            # holds is passed back (runner/db.py caches it the same way).
             rows = conn.execute(
-                "select * from turing.claim_batch(%s, %s, %s)", (model, name, batch)
+                "select * from turing.claim_batch(%s, %s, %s, %s)", (model, name, batch, known)
             ).fetchall()
             if not rows:
                 break
             ids = [r[0] for r in rows]
             tokens = [r[1] for r in rows]
+            known = sorted({*known, *(r[7] for r in rows)})
             accepted = conn.execute(
                 "select count(*) filter (where accepted) "
                 "from turing.complete_batch(%s, %s, %s::jsonb[])",

@@ -12,6 +12,7 @@ grant usage on schema turing to turing_runner, turing_viewer, turing_admin;
 
 grant execute on function
 turing.claim_batch(text, text, integer),
+turing.claim_batch(text, text, integer, bigint[]),
 turing.complete_ticket(bigint, uuid, jsonb),
 turing.complete_batch(bigint[], uuid[], jsonb[]),
 turing.fail_ticket(bigint, uuid, text, text, boolean),
@@ -34,5 +35,6 @@ grant select on all tables in schema turing to turing_admin;
 
 grant select on
 turing.v_dashboard, turing.v_runners, turing.v_dead_letters, turing.v_failure_rates,
-turing.v_throughput_hourly, turing.v_alerts, turing.v_pipeline_edges
+turing.v_throughput_hourly, turing.v_alerts, turing.v_pipeline_edges,
+turing.v_unwired_outboxes, turing.actor_fields, turing.actor_kinds
 to turing_viewer, turing_admin;

@@ -210,7 +210,7 @@ def actor_add(path: Path, dsn: str | None, as_json: bool, verbose: int) -> None:
     """
     definitions = load_definitions(path)
     with _client(dsn) as t:
-        ids = {d.name: t.register_actor(d) for d in definitions}
+        ids = {d["name"]: t.register_actor(d) for d in definitions}
     _print(ids, as_json, lambda d: "\n".join(f"registered {k} (id {v})" for k, v in d.items()))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import click
 
 from turing_pg.cli import _client, _print, _table, actor, common_options, handle_errors, main
 from turing_pg.db import InvalidArgument
+from turing_pg.execution import Attempt
 
 
 def _status_data(t: Any) -> dict[str, Any]:
@@ -271,40 +273,27 @@ def human(worker: str | None, model: str, dsn: str | None, as_json: bool, verbos
     import getpass
     import socket
 
+    from turing_pg.executors import Context
+    from turing_pg.executors.human import HumanExecutor
+
     worker = worker or f"human:{getpass.getuser()}@{socket.gethostname()}"
     with _client(dsn) as t:
         t.register_runner(worker, [model], hostname=socket.gethostname())
+        person = HumanExecutor(Context(None, t))
         try:
-            while True:
+            while not person.quit:
                 batch = t.claim_batch(model, worker, 1)
                 if not batch:
                     click.echo("no human ticket waiting")
                     return
                 ticket = batch[0]
-                click.echo(f"\nticket {ticket.ticket_id} · actor {ticket.actor} · subject "
-                           f"{ticket.subject_id} · attempt {ticket.attempt}")
-                click.echo(json.dumps(ticket.input, indent=2, default=str))
-                if ticket.output_schema:
-                    click.echo("answer schema: " + json.dumps(ticket.output_schema))
-                while True:
-                    answer = click.prompt("answer (JSON object, s = skip, q = quit)")
-                    if answer in ("s", "q"):
-                        t.release_worker(worker, [ticket.ticket_id], stopping=False)
-                        if answer == "q":
-                            return
-                        break
-                    try:
-                        output = json.loads(answer)
-                    except json.JSONDecodeError as exc:
-                        click.echo(f"not JSON: {exc}; try again")
-                        continue
-                    if not isinstance(output, dict):
-                        click.echo("the answer must be a JSON object; try again")
-                        continue
-                    saved = t.complete_ticket(ticket.ticket_id, ticket.lease_token, output)
-                    click.echo("saved" if saved else "not saved: the ticket was taken back "
-                               "(lease expired or cancelled)")
-                    break
+                result = person.run(Attempt(ticket, time.monotonic(), threading.Event()))
+                if result.kind == "released":
+                    t.release_worker(worker, [ticket.ticket_id], stopping=False)
+                    continue
+                saved = t.complete_ticket(ticket.ticket_id, ticket.lease_token, result.output)
+                click.echo("saved" if saved else "not saved: the ticket was taken back "
+                           "(lease expired or cancelled)")
         finally:
             t.release_worker(worker)
 

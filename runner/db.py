@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -88,6 +87,12 @@ class InvalidArgument(TuringError):
     sqlstate, exit_code = "TR012", 2
 
 
+class InvalidDefinitionFile(TuringError):
+    """An actor file that cannot be read as definitions (YAML syntax, shape, includes)."""
+
+    exit_code = 3
+
+
 class DatabaseUnavailable(TuringError):
     """The database cannot be reached (down, restarting, wrong DSN)."""
 
@@ -138,24 +143,14 @@ def mapped_errors() -> Iterator[None]:
 
 
 @dataclass(frozen=True)
-class ClaimedTicket:
-    """One ticket as claim_batch returns it: everything a runner needs to run it."""
+class ActorRuntime:
+    """What a runner needs of an actor to run its tickets, at one revision of its definition
+    (claim_batch sends it once per revision; the client caches it)."""
 
-    ticket_id: int
-    lease_token: UUID
-    lease_expires_at: datetime
-    deadline: datetime
-    batch_id: int
-    actor: str
+    revision: int
+    name: str
     kind: str
     model: str
-    subject_id: str
-    input: dict[str, Any]
-    attempt: int
-    max_attempts: int
-    chain_id: int
-    chain_depth: int
-    last_error: str | None
     prompt_template: str | None
     output_schema: dict[str, Any] | None
     script: str | None
@@ -163,6 +158,20 @@ class ClaimedTicket:
     options: dict[str, Any]
     timeout_s: float
     lease_s: float
+
+
+@dataclass(frozen=True)
+class ClaimedTicket:
+    """One ticket as claim_batch returns it, with its actor's definition."""
+
+    ticket_id: int
+    lease_token: UUID
+    batch_id: int
+    subject_id: str
+    input: dict[str, Any]
+    attempt: int
+    chain_id: int
+    actor: ActorRuntime
 
 
 @dataclass(frozen=True)
@@ -178,6 +187,7 @@ class Outcome:
 @dataclass(frozen=True)
 class ActorState:
     actor: str
+    kind: str
     model: str
     enabled: bool
     pending: int
@@ -186,38 +196,12 @@ class ActorState:
     dead: int
 
 
-@dataclass
-class ActorDefinition:
-    """An actor as register_actor() takes it (None = the column default)."""
-
-    name: str
-    kind: str
-    model: str | None = None
-    work_query: str | None = None
-    prompt_template: str | None = None
-    output_schema: dict[str, Any] | None = None
-    script: str | None = None
-    sql_function: str | None = None
-    on_complete: str | None = None
-    inbox: list[str] | None = None
-    outbox: list[str] | None = None
-    batch_size: int | None = None
-    buffer_size: int | None = None
-    timeout: str | None = None
-    lease: str | None = None
-    max_attempts: int | None = None
-    backoff_base: str | None = None
-    backoff_max: str | None = None
-    priority: int | None = None
-    enabled: bool | None = None
-    raq_stage: str | None = None
-    options: dict[str, Any] | None = field(default=None)
-    description: str | None = None
-    final_outbox: list[str] | None = None
-
-
 # --------------------------------------------------------------------------------------------
 # The client
+
+# why: a runner sees a handful of revisions; the bound only guards a process that lives through
+# thousands of redefinitions.
+ACTOR_CACHE_SIZE = 1000
 
 
 def connect_kwargs() -> dict[str, Any]:
@@ -237,6 +221,7 @@ class Turing:
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 4,
                  wait_s: float = 30.0) -> None:
         self.dsn = dsn
+        self.actors: dict[int, ActorRuntime] = {}
         self.pool = ConnectionPool(
             dsn,
             min_size=min_size,
@@ -278,29 +263,15 @@ class Turing:
         return next(iter(rows[0].values())) if rows else None
 
     # -- actors -----------------------------------------------------------------------------
-    def register_actor(self, actor: ActorDefinition) -> int:
-        params = {k: v for k, v in actor.__dict__.items()}
-        for key in ("output_schema", "options"):
-            if params[key] is not None:
-                params[key] = Jsonb(params[key])
-        return int(
-            self._value(
-                "select turing.register_actor("
-                "p_name => %(name)s, p_kind => %(kind)s, p_model => %(model)s, "
-                "p_work_query => %(work_query)s, p_prompt_template => %(prompt_template)s, "
-                "p_output_schema => %(output_schema)s, p_script => %(script)s, "
-                "p_sql_function => %(sql_function)s, p_on_complete => %(on_complete)s, "
-                "p_inbox => %(inbox)s, p_outbox => %(outbox)s, p_batch_size => %(batch_size)s, "
-                "p_buffer_size => %(buffer_size)s, p_timeout => %(timeout)s::interval, "
-                "p_lease => %(lease)s::interval, p_max_attempts => %(max_attempts)s, "
-                "p_backoff_base => %(backoff_base)s::interval, "
-                "p_backoff_max => %(backoff_max)s::interval, p_priority => %(priority)s, "
-                "p_enabled => %(enabled)s, p_raq_stage => %(raq_stage)s, "
-                "p_options => %(options)s, p_description => %(description)s, "
-                "p_final_outbox => %(final_outbox)s)",
-                params,
-            )
-        )
+    def register_actor(self, spec: Mapping[str, Any]) -> int:
+        """Create or replace an actor from its definition (the fields of turing.actor_fields;
+        the database validates it and says which field is wrong)."""
+        return int(self._value("select turing.register_actor(p_spec => %(s)s)",
+                               {"s": Jsonb(dict(spec))}))
+
+    def actor_fields(self) -> list[dict[str, Any]]:
+        """The fields an actor definition may have: name, type, default, description."""
+        return self._rows("select * from turing.actor_fields order by position")
 
     def set_actor_enabled(self, actor: str, enabled: bool) -> bool:
         return bool(
@@ -344,12 +315,27 @@ class Turing:
         )
 
     def claim_batch(self, model: str, worker: str, limit: int) -> list[ClaimedTicket]:
+        """Claim up to `limit` tickets of `model`. The database sends an actor's definition only
+        for revisions this client has not seen; they are kept in `self.actors`."""
         rows = self._rows(
             "select * from turing.claim_batch(p_model => %(m)s, p_worker => %(w)s, "
-            "p_limit => %(n)s)",
-            {"m": model, "w": worker, "n": limit},
+            "p_limit => %(n)s, p_known_revisions => %(k)s)",
+            {"m": model, "w": worker, "n": limit, "k": list(self.actors)},
         )
-        return [ClaimedTicket(**r) for r in rows]
+        fresh = {r["actor_revision"]: ActorRuntime(revision=r["actor_revision"], **r["actor"])
+                 for r in rows if r["actor"] is not None}
+        if fresh:
+            if len(self.actors) + len(fresh) > ACTOR_CACHE_SIZE:
+                # why: old revisions are never claimed again; keep only what this claim uses
+                used = {r["actor_revision"] for r in rows}
+                self.actors = {k: v for k, v in self.actors.items() if k in used}
+            self.actors.update(fresh)
+        return [
+            ClaimedTicket(r["ticket_id"], r["lease_token"], r["batch_id"], r["subject_id"],
+                          r["input"], r["attempt"], r["chain_id"],
+                          self.actors[r["actor_revision"]])
+            for r in rows
+        ]
 
     def complete_batch(self, results: Sequence[tuple[int, UUID, Any]]) -> list[Outcome]:
         rows = self._rows(

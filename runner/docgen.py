@@ -21,6 +21,28 @@ do not edit by hand (a test fails when this file and the schema disagree).
 
 def sql_api_markdown(conn: psycopg.Connection) -> str:
     out = [HEADER]
+    # why: the actor definition's one spec is turing.actors itself; this table is derived from
+    # it (turing.actor_fields), so the docs cannot drift from what register_actor accepts.
+    out.append("## Actor definition fields\n")
+    out.append("What `register_actor(jsonb)`, `set_actor` and actor YAML files take "
+               "(`select * from turing.actor_fields`).\n")
+    out.append("| field | type | default | changeable | meaning |\n|---|---|---|---|---|")
+    for field, type_, default, settable, description in conn.execute(
+        "select field, type, default_value, settable, description from turing.actor_fields "
+        "order by position"
+    ).fetchall():
+        default_text = f"`{default}`" if default else "—"
+        out.append(f"| `{field}` | `{type_}` | {default_text} | {'yes' if settable else 'no'} | "
+                   f"{description or '(undocumented)'} |")
+    out.append("\n## Actor kinds\n")
+    out.append("| kind | needs | its own defaults | what it is |\n|---|---|---|---|")
+    for kind, required, defaults, description in conn.execute(
+        "select kind, required, defaults, description from turing.actor_kinds order by kind"
+    ).fetchall():
+        needs = ", ".join(f"`{r}`" for r in required) or "—"
+        own = ", ".join(f"`{k}` = `{v}`" for k, v in defaults.items()) or "—"
+        out.append(f"| `{kind}` | {needs} | {own} | {description} |")
+    out.append("")
     out.append("## Functions\n")
     functions = conn.execute(
         """

@@ -1,27 +1,39 @@
-"""What running one ticket produced, whatever ran it."""
+"""Running one ticket, whatever runs it: the attempt in this runner, what it produced, and the
+protocol every executor (runner/executors/, one per actor kind) follows."""
 
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
-from turing_pg.db import ClaimedTicket
+from turing_pg.db import ClaimedTicket, Outcome
 
 
 @dataclass(frozen=True)
 class Result:
     """The outcome of one attempt, before it is reported through the fenced SQL functions.
 
-    kind is `completed` (output is set), `failed` or `timed_out` (error says what failed, where,
-    and what to do); retryable = False sends a failure straight to `dead` (nothing a retry could
-    change, e.g. a prompt variable missing from the work_query)."""
+    kind is
+    * `completed` (output is set);
+    * `failed` or `timed_out` (error says what failed, where, and what to do); retryable =
+      False sends a failure straight to `dead` (nothing a retry could change, e.g. a prompt
+      variable missing from the work_query);
+    * `released`: the ticket goes back to pending without an attempt charged (a person
+      skipped it);
+    * `unknown`: the executor ran it inside the database and cannot tell whether that
+      committed (the connection broke); the lease decides, nothing is reported.
+
+    `recorded` is set when the executor already recorded the outcome in the database (the sql
+    executor completes in the same transaction that runs the function): nothing is left to
+    report, the runner only logs it."""
 
     kind: str
     output: Any = None
     error: str | None = None
     retryable: bool = True
+    recorded: Outcome | None = None
 
     @classmethod
     def ok(cls, output: Any) -> Result:
@@ -35,29 +47,57 @@ class Result:
     def timed_out(cls, error: str) -> Result:
         return cls("timed_out", error=error)
 
+    @classmethod
+    def released(cls, reason: str) -> Result:
+        return cls("released", error=reason)
+
+    @classmethod
+    def unknown(cls, error: str) -> Result:
+        return cls("unknown", error=error)
+
 
 @dataclass
 class Attempt:
     """A claimed ticket in this runner: its local deadline and a way to cancel it."""
 
     ticket: ClaimedTicket
-    claimed_at: float  # time.monotonic() at claim
+    claimed_monotonic: float  # time.monotonic() at claim
     cancel: threading.Event
-    started_at: float | None = None
+    started_monotonic: float | None = None
     lease_lost: bool = False
 
     @property
-    def deadline(self) -> float:
-        """The local deadline (monotonic): the actor's timeout counted from the claim, the same
-        moment the database counts it from, so the runner gives up no later than reap would."""
-        return self.claimed_at + self.ticket.timeout_s
+    def deadline_monotonic(self) -> float:
+        """The local deadline (time.monotonic()): the actor's timeout counted from the claim,
+        the same moment the database counts it from, so the runner gives up no later than
+        reap would."""
+        return self.claimed_monotonic + self.ticket.actor.timeout_s
 
     def remaining(self) -> float:
-        return self.deadline - time.monotonic()
+        return self.deadline_monotonic - time.monotonic()
 
 
 class Executor(Protocol):
+    """Runs the tickets of one actor kind; built once per runner with an executors.Context.
+    `run` is called on an actor thread and must not touch the runner's state; it returns what
+    happened and never raises for the work's own failures."""
+
+    kind: ClassVar[str]
+    # why: a runner serving a model that needs loading (an LLM on a GPU) switches models
+    # explicitly; script and sql resources have nothing to load.
+    loads_models: ClassVar[bool]
+    # None when a runner runs this kind; else the sentence saying who does (a person).
+    refusal: ClassVar[str | None]
+
     def run(self, attempt: Attempt) -> Result: ...
+
+    def switch_model(self, previous: str | None, model: str) -> None:
+        """The runner moves its GPU from `previous` to `model` (unload, then preload)."""
+        ...
+
+    def stop_all(self) -> int:
+        """Stop whatever still runs at the end of the grace period; returns how many."""
+        ...
 
 
 def require_container(output: Any, where: str) -> Result:

@@ -10,6 +10,9 @@ from typing import Any
 
 log = logging.getLogger("turing.runner")
 
+# the levels callers pass to event(), by name
+INFO, WARNING, ERROR = logging.INFO, logging.WARNING, logging.ERROR
+
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:

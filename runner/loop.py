@@ -22,32 +22,38 @@ from typing import Any
 
 import psycopg
 
-from turing_pg import __version__, logs
+from turing_pg import __version__, executors, logs
 from turing_pg.config import RunnerConfig
-from turing_pg.db import DatabaseUnavailable, Turing, TuringError, UnknownModel
-from turing_pg.execution import Attempt, Result
-from turing_pg.llm_executor import LlmExecutor, ModelLoader
-from turing_pg.script_executor import ScriptExecutor
+from turing_pg.db import DatabaseUnavailable, Outcome, Turing, TuringError, UnknownModel
+from turing_pg.execution import Attempt, Executor, Result
 from turing_pg.wakeup import Listener
 
-WARN = 30
 IDLE_HEARTBEAT_S = 5.0
 
 
 @dataclass
 class Finished:
     attempt: Attempt
-    result: Result | None  # None: a sql ticket, already reported inside the database
+    result: Result
     seconds: float
+
+
+@dataclass
+class _Timers:
+    """The loop's local clocks (time.monotonic())."""
+
+    next_heartbeat: float
+    next_reap: float
+    idle_since: float | None = None
+
+
+# how each kind of result is reported: one call per group
+_REPORTED_AS = {"completed": "complete", "failed": "fail", "timed_out": "fail",
+                "released": "release"}
 
 
 class Runner:
     def __init__(self, cfg: RunnerConfig) -> None:
-        if "human" in cfg.models:
-            raise UnknownModel(
-                "human tickets are answered by people, not by a runner",
-                "use `turing human` at a terminal to answer them",
-            )
         self.cfg = cfg
         self.turing: Turing | None = None
         self.stopping = threading.Event()
@@ -57,11 +63,13 @@ class Runner:
         self.finished: queue.SimpleQueue[Finished] = queue.SimpleQueue()
         self.unreported: list[Finished] = []
         self.pool = ThreadPoolExecutor(cfg.concurrency, thread_name_prefix="actor")
-        self.llm = LlmExecutor(cfg)
-        self.scripts = ScriptExecutor()
-        self.loader = ModelLoader(cfg)
+        self.executors: dict[str, Executor] = {}
         self.current = cfg.models[0]
-        self.llm_models: set[str] = set()
+        # why: which of this runner's models must be loaded by a model server (model_backlog's
+        # llm column); only those are switched explicitly, and counted.
+        self.loadable_models: set[str] = set()
+        self.loaded: str | None = None
+        self.switches = 0
         self.stats: Counter[str] = Counter()
         self.db_down_since: float | None = None
         self.db_backoff = 0.5
@@ -85,12 +93,14 @@ class Runner:
         logs.event("config", version=__version__, **self.cfg.masked())
         if not self._connect():
             return 0
+        assert self.turing is not None
+        self.executors = executors.for_runner(executors.Context(self.cfg, self.turing))
         listener = Listener(self.cfg.dsn, self.cfg.models, self.wake, self.stopping)
         listener.start()
         self._loop()
         self._shutdown()
         logs.event("stopped", worker=self.cfg.worker, **dict(self.stats),
-                   switches=self.loader.switches, listener_reconnects=listener.reconnects)
+                   switches=self.switches, listener_reconnects=listener.reconnects)
         assert self.turing is not None
         self.turing.close()
         return 0
@@ -106,21 +116,33 @@ class Runner:
                 self._register()
                 reaped = self.turing.reap(self.cfg.worker)
                 state = self.turing.startup_state(self.cfg.models)
+                self._refuse_unrunnable(state)
                 backlog = self.turing.model_backlog(self.cfg.models, self.cfg.worker)
-                self.llm_models = {r["model"] for r in backlog if r["llm"]}
+                self.loadable_models = {r["model"] for r in backlog if r["llm"]}
                 if len(self.cfg.models) > 1 and backlog and backlog[0]["ready"] > 0:
                     self.current = backlog[0]["model"]
                 logs.event("startup", worker=self.cfg.worker, reaped=reaped, state=[
-                    {"actor": s.actor, "model": s.model, "enabled": s.enabled,
+                    {"actor": s.actor, "kind": s.kind, "model": s.model, "enabled": s.enabled,
                      "pending": s.pending, "running": s.running, "expired": s.expired,
                      "dead": s.dead} for s in state
                 ])
                 return True
             except DatabaseUnavailable as exc:
-                logs.event("db_unavailable", error=str(exc), retry_in_s=backoff, level=WARN)
+                logs.event("db_unavailable", error=str(exc), retry_in_s=backoff,
+                           level=logs.WARNING)
                 self.stopping.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
         return False
+
+    def _refuse_unrunnable(self, state: list[Any]) -> None:
+        """A model whose every actor is of a kind no runner runs (people answer human tickets)
+        is refused at start, with who does answer them."""
+        for model in self.cfg.models:
+            kinds = {s.kind for s in state if s.model == model}
+            reasons = {executors.refusal(k) for k in kinds}
+            if kinds and all(reasons):
+                raise UnknownModel(f"model {model!r}: " + "; ".join(sorted(reasons)),
+                                   "serve the models of llm, script or sql actors")
 
     def _register(self) -> None:
         assert self.turing is not None
@@ -133,65 +155,61 @@ class Runner:
 
     # -- the loop --------------------------------------------------------------------------
     def _loop(self) -> None:
-        """Run until stopped; an unexpected error in one pass is logged and the loop goes on
-        after a pause (the database decides what is still valid), so one bad answer from SQL
+        """Run passes until stopped. An unexpected error in one pass is logged and the loop goes
+        on after a pause (the database decides what is still valid), so one bad answer from SQL
         never takes a GPU's runner down."""
+        now = time.monotonic()
+        timers = _Timers(next_heartbeat=now, next_reap=now + self.cfg.reap_interval)
         while not self.stopping.is_set():
             try:
-                self._passes()
+                wait = self._pass(timers)
             except Exception as exc:
                 logs.event("loop_error", error=f"{type(exc).__name__}: {exc}", retry_in_s=1.0,
-                           level=40)
-                self.stopping.wait(1.0)
-
-    def _passes(self) -> None:
-        now = time.monotonic()
-        next_heartbeat = now
-        next_reap = now + self.cfg.reap_interval
-        idle_since: float | None = None
-        while not self.stopping.is_set():
-            self._collect()
-            # why: queued tickets are already leased; a freed slot takes one before this pass
-            # spends a round trip reporting the result that freed it.
-            self._start_queued()
-            if not self._db_ok():
-                self.wake.wait(0.2)
+                           level=logs.ERROR)
+                wait = 1.0
+            if wait > 0:
+                self.wake.wait(wait)
                 self.wake.clear()
-                continue
-            self._report()
-            now = time.monotonic()
-            if now >= next_heartbeat:
-                self._heartbeat()
-                next_heartbeat = time.monotonic() + self._heartbeat_interval()
-            if now >= next_reap:
-                self._reap()
-                next_reap = now + self.cfg.reap_interval
+
+    def _pass(self, timers: _Timers) -> float:
+        """One pass: collect, start, report, heartbeat, reap, claim. Returns how long to wait
+        for a wake-up before the next pass."""
+        self._collect()
+        # why: queued tickets are already leased; a freed slot takes one before this pass
+        # spends a round trip reporting the result that freed it.
+        self._start_queued()
+        if not self._db_ok():
+            return 0.2
+        self._report()
+        now = time.monotonic()
+        if now >= timers.next_heartbeat:
+            self._heartbeat()
+            timers.next_heartbeat = time.monotonic() + self._heartbeat_interval()
+        if now >= timers.next_reap:
+            self._reap()
+            timers.next_reap = now + self.cfg.reap_interval
+        self._start_queued()
+        claimed = False
+        if self._want_claim():
+            claimed = self._claim()
             self._start_queued()
-            claimed = False
-            if self._want_claim():
-                claimed = self._claim()
-                self._start_queued()
-                if claimed:
-                    # why: the idle heartbeat period is long; new leases need the short one.
-                    next_heartbeat = min(next_heartbeat,
-                                         time.monotonic() + self._heartbeat_interval())
-            busy = bool(self.running or self.queued or self.unreported)
-            if busy or claimed:
-                idle_since = None
-            else:
-                idle_since = idle_since or time.monotonic()
-                if self.cfg.exit_when_idle and \
-                        time.monotonic() - idle_since >= self.cfg.exit_when_idle:
-                    logs.event("idle_exit", idle_s=self.cfg.exit_when_idle)
-                    self.stopping.set()
-                    break
-            if claimed and self._want_claim():
-                continue  # there may be more to claim right away
-            wait = max(0.0, next_heartbeat - time.monotonic())
-            if not busy:
-                wait = min(wait, self.cfg.poll_interval)
-            self.wake.wait(min(wait, self.cfg.poll_interval))
-            self.wake.clear()
+            if claimed:
+                # why: the idle heartbeat period is long; new leases need the short one.
+                timers.next_heartbeat = min(timers.next_heartbeat,
+                                            time.monotonic() + self._heartbeat_interval())
+        busy = bool(self.running or self.queued or self.unreported)
+        if busy or claimed:
+            timers.idle_since = None
+        else:
+            timers.idle_since = timers.idle_since or time.monotonic()
+            if self.cfg.exit_when_idle and \
+                    time.monotonic() - timers.idle_since >= self.cfg.exit_when_idle:
+                logs.event("idle_exit", idle_s=self.cfg.exit_when_idle)
+                self.stopping.set()
+                return 0.0
+        if claimed and self._want_claim():
+            return 0.0  # there may be more to claim right away
+        return min(max(0.0, timers.next_heartbeat - time.monotonic()), self.cfg.poll_interval)
 
     def _db_ok(self) -> bool:
         if self.db_down_since is None:
@@ -216,12 +234,12 @@ class Runner:
             self.db_down_since = now
             logs.event("db_unavailable", error=str(exc), running=len(self.running),
                        action="keep running calls, report when the database is back",
-                       level=WARN)
+                       level=logs.WARNING)
         self.next_db_try = now + self.db_backoff
         self.db_backoff = min(self.db_backoff * 2, 10.0)
 
     def _heartbeat_interval(self) -> float:
-        held = [a.ticket.lease_s for a in self._held()]
+        held = [a.ticket.actor.lease_s for a in self._held()]
         # why: a third of the shortest lease leaves two chances before a lease could lapse.
         return max(0.2, min(held) / 3) if held else IDLE_HEARTBEAT_S
 
@@ -266,8 +284,8 @@ class Runner:
         for t in tickets:
             self.queued.append(Attempt(t, now, threading.Event()))
         self.stats["claimed"] += len(tickets)
-        logs.event("claim", model=tickets[0].model, batch=tickets[0].batch_id, n=len(tickets),
-                   actors=sorted({t.actor for t in tickets}))
+        logs.event("claim", model=self.current, batch=tickets[0].batch_id, n=len(tickets),
+                   actors=sorted({t.actor.name for t in tickets}))
         return True
 
     def _choose(self) -> list[Any]:
@@ -278,9 +296,9 @@ class Runner:
         for row in self.turing.model_backlog(self.cfg.models, self.cfg.worker):
             if row["ready"] <= 0:
                 break
-            if row["model"] != self.current or self.loader.loaded is None:
+            if row["model"] != self.current or self.loaded is None:
                 if row["llm"]:
-                    self.loader.switch_to(row["model"])
+                    self._switch_to(row["model"])
                 self.current = row["model"]
             tickets = self.turing.claim_batch(self.current, self.cfg.worker, self._claim_limit())
             if tickets:
@@ -289,6 +307,22 @@ class Runner:
         # since, and keeps the unknown-model check of claim_batch.
         return self.turing.claim_batch(self.current, self.cfg.worker, self._claim_limit())
 
+    def _switch_to(self, model: str) -> None:
+        """Move this GPU to `model`: the executors that load models unload the one this runner
+        loaded and preload the new one."""
+        if model == self.loaded:
+            return
+        previous, started = self.loaded, time.monotonic()
+        for ex in self.executors.values():
+            if ex.loads_models:
+                ex.switch_model(previous, model)
+        self.loaded = model
+        if previous is not None:
+            self.switches += 1
+        # why: the first preload is a load, not a switch; only switches thrash a GPU.
+        logs.event("switch" if previous else "load", **{"from": previous, "to": model},
+                   switches=self.switches, seconds=round(time.monotonic() - started, 3))
+
     # -- running ---------------------------------------------------------------------------
     def _start_queued(self) -> None:
         while self.queued and len(self.running) < self.cfg.concurrency \
@@ -296,58 +330,30 @@ class Runner:
             attempt = self.queued.popleft()
             if attempt.lease_lost:
                 continue
-            attempt.started_at = time.monotonic()
+            attempt.started_monotonic = time.monotonic()
             self.running[attempt.ticket.ticket_id] = attempt
-            t = attempt.ticket
-            logs.event("start", ticket=t.ticket_id, actor=t.actor, kind=t.kind,
+            t, a = attempt.ticket, attempt.ticket.actor
+            logs.event("start", ticket=t.ticket_id, actor=a.name, kind=a.kind,
                        subject=t.subject_id, attempt=t.attempt)
-            if t.kind == "llm" and len(self.cfg.models) > 1 and t.model in self.llm_models:
-                self.loader.loaded = self.loader.loaded or t.model
+            if len(self.cfg.models) > 1 and a.model in self.loadable_models:
+                self.loaded = self.loaded or a.model
             self.pool.submit(self._execute, attempt)
 
     def _execute(self, attempt: Attempt) -> None:
         """Runs on an actor thread; touches no shared state but the finished queue."""
-        t = attempt.ticket
+        a = attempt.ticket.actor
         started = time.monotonic()
-        result: Result | None
+        executor = self.executors.get(a.kind)
         try:
-            if t.kind == "llm":
-                result = self.llm.run(attempt)
-            elif t.kind == "script":
-                result = self.scripts.run(attempt)
-            elif t.kind == "sql":
-                result = self._run_sql(attempt)
+            if executor is None:
+                result = Result.failed(f"actor {a.name}: {executors.refusal(a.kind)}",
+                                       retryable=False)
             else:
-                result = Result.failed(
-                    f"actor {t.actor}: a runner cannot run {t.kind!r} tickets; "
-                    "human tickets are answered with `turing human`", retryable=False)
+                result = executor.run(attempt)
         except Exception as exc:  # a bug in an executor must not lose the ticket
-            result = Result.failed(f"actor {t.actor}: runner error {type(exc).__name__}: {exc}")
+            result = Result.failed(f"actor {a.name}: runner error {type(exc).__name__}: {exc}")
         self.finished.put(Finished(attempt, result, time.monotonic() - started))
         self.wake.set()
-
-    def _run_sql(self, attempt: Attempt) -> Result | None:
-        assert self.turing is not None
-        t = attempt.ticket
-        try:
-            accepted, status, error = self.turing.run_sql_ticket(t.ticket_id, t.lease_token)
-        except DatabaseUnavailable as exc:
-            # why: the outcome is unknown (committed or not); the lease decides: if it did not
-            # commit, reap retries it.
-            logs.event("sql_unknown", ticket=t.ticket_id, actor=t.actor, error=str(exc),
-                       level=WARN)
-            return None
-        if not accepted:
-            logs.event("discard", ticket=t.ticket_id, actor=t.actor, reason=error, level=WARN)
-            self.stats["discarded"] += 1
-        elif error:
-            logs.event("fail", ticket=t.ticket_id, actor=t.actor, status=status, error=error,
-                       level=WARN)
-            self.stats["failed"] += 1
-        else:
-            logs.event("finish", ticket=t.ticket_id, actor=t.actor, status=status)
-            self.stats["completed"] += 1
-        return None
 
     def _collect(self) -> None:
         while True:
@@ -356,7 +362,16 @@ class Runner:
             except queue.Empty:
                 return
             self.running.pop(done.attempt.ticket.ticket_id, None)
-            if done.result is not None:
+            if done.result.recorded is not None:
+                # why: the executor already recorded it (a sql ticket, in its own transaction).
+                self._log_outcomes([done], [done.result.recorded])
+            elif done.result.kind == "unknown":
+                t = done.attempt.ticket
+                logs.event("outcome_unknown", ticket=t.ticket_id, actor=t.actor.name,
+                           error=done.result.error, level=logs.WARNING,
+                           consequence="if it did not commit, the lease expires and reap "
+                           "retries it")
+            else:
                 self.unreported.append(done)
 
     # -- reporting -------------------------------------------------------------------------
@@ -365,11 +380,10 @@ class Runner:
             return
         assert self.turing is not None
         batch, self.unreported = self.unreported, []
-        good = [f for f in batch if f.result is not None and f.result.kind == "completed"]
-        bad = [f for f in batch if f.result is not None and f.result.kind != "completed"]
-        for group in (good, bad):
-            if not group:
-                continue
+        groups: dict[str, list[Finished]] = {}
+        for f in batch:
+            groups.setdefault(_REPORTED_AS[f.result.kind], []).append(f)
+        for group in groups.values():
             try:
                 self._report_batch(group)
             except DatabaseUnavailable as exc:
@@ -379,12 +393,12 @@ class Runner:
                 # why: one result the database refuses must not block the others: report them
                 # one by one, and a result that still cannot be saved becomes a failed attempt.
                 logs.event("report_error", error=str(exc), n=len(group),
-                           action="reporting one by one", level=WARN)
+                           action="reporting one by one", level=logs.WARNING)
                 for f in group:
                     self._report_one(f)
 
     def _report_one(self, f: Finished) -> None:
-        assert self.turing is not None and f.result is not None
+        assert self.turing is not None
         try:
             self._report_batch([f])
         except DatabaseUnavailable as exc:
@@ -393,51 +407,58 @@ class Runner:
         except (TuringError, psycopg.Error) as exc:
             t = f.attempt.ticket
             failed = Finished(f.attempt, Result.failed(
-                f"actor {t.actor}: the result could not be saved: {exc}"), f.seconds)
+                f"actor {t.actor.name}: the result could not be saved: {exc}"), f.seconds)
             try:
                 self._report_batch([failed])
             except (TuringError, psycopg.Error) as again:
-                logs.event("report_lost", ticket=t.ticket_id, error=str(again), level=40,
+                logs.event("report_lost", ticket=t.ticket_id, error=str(again),
+                           level=logs.ERROR,
                            consequence="the lease expires and reap retries the ticket")
 
     def _report_batch(self, group: list[Finished]) -> None:
-        """Report results of one kind (all completed, or all failures) in one call."""
+        """Report results that end the same way (completed, failures, released) in one call."""
         assert self.turing is not None
-        if all(f.result is not None and f.result.kind == "completed" for f in group):
+        how = _REPORTED_AS[group[0].result.kind]
+        if how == "complete":
             outcomes = self.turing.complete_batch(
                 [(f.attempt.ticket.ticket_id, f.attempt.ticket.lease_token, f.result.output)
-                 for f in group if f.result is not None])
-        else:
+                 for f in group])
+        elif how == "fail":
             outcomes = self.turing.fail_batch(
                 [(f.attempt.ticket.ticket_id, f.attempt.ticket.lease_token,
                   f.result.error or "", f.result.kind, f.result.retryable)
-                 for f in group if f.result is not None])
+                 for f in group])
+        else:
+            ids = [f.attempt.ticket.ticket_id for f in group]
+            self.turing.release_worker(self.cfg.worker, ids, stopping=False)
+            outcomes = [Outcome(i, True, "pending") for i in ids]
         self._log_outcomes(group, outcomes)
 
-    def _log_outcomes(self, done: list[Finished], outcomes: list[Any]) -> None:
+    def _log_outcomes(self, done: list[Finished], outcomes: list[Outcome]) -> None:
         by_id = {o.ticket_id: o for o in outcomes}
         for f in done:
             t = f.attempt.ticket
             o = by_id.get(t.ticket_id)
-            assert f.result is not None
+            common = {"ticket": t.ticket_id, "actor": t.actor.name, "subject": t.subject_id,
+                      "seconds": round(f.seconds, 3)}
             if o is None or not o.accepted:
                 # why: invariant 4: the lease moved on (reaped or released); the result of this
                 # attempt is not saved, and the operator can see that it happened.
                 self.stats["discarded"] += 1
-                logs.event("discard", ticket=t.ticket_id, actor=t.actor, subject=t.subject_id,
-                           result=f.result.kind, seconds=round(f.seconds, 3),
+                logs.event("discard", **common, result=f.result.kind,
                            reason="lease lost (reaped or released); the current holder's "
-                           "result stands", level=WARN)
-            elif f.result.kind == "completed" and o.status == "completed":
+                           "result stands", level=logs.WARNING)
+            elif o.status == "pending":
+                self.stats["released"] += 1
+                logs.event("release", **common, reason=f.result.error)
+            elif o.status == "completed":
                 self.stats["completed"] += 1
-                logs.event("finish", ticket=t.ticket_id, actor=t.actor, subject=t.subject_id,
-                           seconds=round(f.seconds, 3))
+                logs.event("finish", **common)
             else:
                 self.stats["failed"] += 1
-                logs.event("fail", ticket=t.ticket_id, actor=t.actor, subject=t.subject_id,
-                           kind=f.result.kind, status=o.status, seconds=round(f.seconds, 3),
+                logs.event("fail", **common, kind=f.result.kind, status=o.status,
                            error=f.result.error or "on_complete raised (see the ticket)",
-                           level=WARN)
+                           level=logs.WARNING)
 
     # -- leases ----------------------------------------------------------------------------
     def _heartbeat(self) -> None:
@@ -453,10 +474,10 @@ class Runner:
             if answer.get(a.ticket.ticket_id) is False and not a.lease_lost:
                 a.lease_lost = True
                 a.cancel.set()
-                logs.event("lease_lost", ticket=a.ticket.ticket_id, actor=a.ticket.actor,
-                           started=a.started_at is not None,
+                logs.event("lease_lost", ticket=a.ticket.ticket_id, actor=a.ticket.actor.name,
+                           started=a.started_monotonic is not None,
                            action="stop the call if possible; its result will be discarded",
-                           level=WARN)
+                           level=logs.WARNING)
         if any(a.lease_lost for a in self.queued):
             self.queued = deque(a for a in self.queued if not a.lease_lost)
 
@@ -483,7 +504,7 @@ class Runner:
                 n = self.turing.release_worker(self.cfg.worker, unstarted, stopping=False)
                 logs.event("release", released=n, reason="unstarted claims at stop")
             except DatabaseUnavailable as exc:
-                logs.event("release_failed", error=str(exc), level=WARN,
+                logs.event("release_failed", error=str(exc), level=logs.WARNING,
                            consequence="they return to pending when their leases expire")
         deadline = time.monotonic() + self.cfg.grace
         next_heartbeat = time.monotonic()
@@ -498,9 +519,9 @@ class Runner:
         if self.running:
             for a in self.running.values():
                 a.cancel.set()
-            killed = self.scripts.kill_all()
-            logs.event("grace_over", still_running=len(self.running), scripts_killed=killed,
-                       level=WARN)
+            killed = sum(ex.stop_all() for ex in self.executors.values())
+            logs.event("grace_over", still_running=len(self.running), killed=killed,
+                       level=logs.WARNING)
             time.sleep(0.2)
         self._collect()
         self._report()
@@ -510,5 +531,5 @@ class Runner:
             if n:
                 logs.event("release", released=n, reason="still running after the grace period")
         except DatabaseUnavailable as exc:
-            logs.event("release_failed", error=str(exc), level=WARN,
+            logs.event("release_failed", error=str(exc), level=logs.WARNING,
                        consequence="their leases expire and reap retries them")

@@ -73,9 +73,8 @@ def test_actor_add_submit_tick_status(dsn, tmp_path, conn, jobs):
     ],
 )
 def test_errors_say_what_to_do_with_fixed_exit_codes(dsn, turing, args, code, message):
-    from turing_pg.db import ActorDefinition
 
-    turing.register_actor(ActorDefinition(name="scorer", kind="script", script="cat"))
+    turing.register_actor(dict(name="scorer", kind="script", script="cat"))
     proc = run(*args, dsn=dsn, check=False)
     assert proc.returncode == code, proc.stderr
     assert message in proc.stderr

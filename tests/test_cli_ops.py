@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from turing_pg.db import ActorDefinition
-
 TURING = [sys.executable, "-m", "turing_pg.cli"]
 
 
@@ -26,11 +24,11 @@ def run(*args: str, dsn: str, stdin: str | None = None, check: bool = True
 
 @pytest.fixture
 def wired(turing, jobs):
-    turing.register_actor(ActorDefinition(
+    turing.register_actor(dict(
         name="scorer", kind="script", script="cat", inbox=["new"], outbox=["scored"],
         work_query="select id as subject_id, title from public.jobs where status = 'new'",
         on_complete="public.jobs_scored", max_attempts=1))
-    turing.register_actor(ActorDefinition(
+    turing.register_actor(dict(
         name="reviewer", kind="human", inbox=["scored"], outbox=["reviewed"],
         final_outbox=["reviewed"], output_schema={"type": "object"}))
     return turing

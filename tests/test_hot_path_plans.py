@@ -15,7 +15,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from turing_pg.db import ActorDefinition, Turing
+from turing_pg.db import Turing
 
 OPEN_TICKETS = 3000
 BATCH = 10
@@ -43,7 +43,7 @@ def _measure(conn: psycopg.Connection, query: str, params: dict) -> tuple[list, 
 @pytest.fixture
 def crowded(turing: Turing, conn: psycopg.Connection) -> str:
     """OPEN_TICKETS pending tickets of one actor, analysed while all are pending."""
-    turing.register_actor(ActorDefinition(
+    turing.register_actor(dict(
         name="crowd", kind="script", script="cat", model="cpu",
         work_query=f"select g::text as subject_id from generate_series(1, {OPEN_TICKETS}) as g",
         buffer_size=OPEN_TICKETS,
@@ -59,7 +59,7 @@ def crowded(turing: Turing, conn: psycopg.Connection) -> str:
 def _claim(conn: psycopg.Connection, worker: str, limit: int) -> tuple[list, int]:
     return _measure(
         conn,
-        "select ticket_id, lease_token from turing.claim_batch(%(m)s, %(w)s, %(n)s)",
+        "select ticket_id, lease_token from turing.claim_batch(%(m)s, %(w)s, %(n)s, '{}')",
         {"m": "cpu", "w": worker, "n": limit},
     )
 
@@ -130,11 +130,11 @@ def test_generic_plans_stay_inside_the_hot_statements(turing, conn, mode):
         $$
         """
     )
-    turing.register_actor(ActorDefinition(
+    turing.register_actor(dict(
         name="noter", kind="script", script="cat", model="cpu", work_query=None,
         on_complete="public.note_mode",
     ))
-    turing.register_actor(ActorDefinition(
+    turing.register_actor(dict(
         name="plain", kind="script", script="cat", model="gpu", work_query=None,
     ))
     for actor in ("noter", "plain"):
@@ -143,7 +143,7 @@ def test_generic_plans_stay_inside_the_hot_statements(turing, conn, mode):
         conn.execute("select set_config('plan_cache_mode', %s, true)", (mode,))
         for model in ("cpu", "gpu"):
             [(ticket_id, token)] = conn.execute(
-                "select ticket_id, lease_token from turing.claim_batch(%s, 'w', 5)", (model,)
+                "select ticket_id, lease_token from turing.claim_batch(%s, 'w', 5, '{}')", (model,)
             ).fetchall()
             assert conn.execute("show plan_cache_mode").fetchone()[0] == mode
             [(accepted,)] = conn.execute(

@@ -17,7 +17,6 @@ from conftest import wait_for
 from psycopg.types.json import Jsonb
 
 from turing_pg.db import (
-    ActorDefinition,
     ChainLoop,
     ChainTooDeep,
     DuplicateOpenTicket,
@@ -28,13 +27,13 @@ from turing_pg.db import (
 WORK_QUERY = "select id as subject_id, title from public.jobs where status = 'new'"
 
 
-def scorer(**overrides) -> ActorDefinition:
+def scorer(**overrides) -> dict[str, Any]:
     fields = dict(
         name="scorer", kind="script", script="cat", work_query=WORK_QUERY,
         on_complete="public.jobs_scored", backoff_base="0 seconds", buffer_size=80,
     )
     fields.update(overrides)
-    return ActorDefinition(**fields)
+    return dict(**fields)
 
 
 def assert_counts_exact(conn: psycopg.Connection) -> None:
@@ -666,7 +665,7 @@ def test_client_calls_return_their_connection_to_the_pool(turing, jobs):
 
 # -- invariant 9 --------------------------------------------------------------------------------
 def test_chain_depth_21_is_refused(turing, conn):
-    turing.register_actor(ActorDefinition(name="step", kind="script", script="cat"))
+    turing.register_actor(dict(name="step", kind="script", script="cat"))
     parent = turing.submit("step", "s0")
     with psycopg.connect(turing.dsn, autocommit=True) as c:
         for depth in range(1, 21):
@@ -682,7 +681,7 @@ def test_chain_depth_21_is_refused(turing, conn):
 
 
 def test_a_chain_never_visits_the_same_actor_and_subject_twice(turing, conn):
-    turing.register_actor(ActorDefinition(name="step", kind="script", script="cat"))
+    turing.register_actor(dict(name="step", kind="script", script="cat"))
     root = turing.submit("step", "a")
     with psycopg.connect(turing.dsn, autocommit=True) as c:
         child = c.execute("select turing.spawn(%s, 'step', 'b')", (root,)).fetchone()[0]
@@ -707,7 +706,7 @@ def test_spawn_from_on_complete_continues_the_chain(turing, conn, jobs):
         end $$
         """
     )
-    turing.register_actor(ActorDefinition(name="reviewer", kind="human"))
+    turing.register_actor(dict(name="reviewer", kind="human"))
     turing.register_actor(scorer(on_complete="public.jobs_then_review"))
     [t] = turing.claim_batch("cpu", "w", 1)
     assert turing.complete_ticket(t.ticket_id, t.lease_token, {"score": 3})
@@ -741,7 +740,7 @@ def test_too_deep_spawn_in_on_complete_fails_the_attempt_not_silently(turing, co
 
 
 def test_python_maps_chain_errors(turing):
-    turing.register_actor(ActorDefinition(name="step", kind="script", script="cat"))
+    turing.register_actor(dict(name="step", kind="script", script="cat"))
     parent = turing.submit("step", "s0")
     with psycopg.connect(turing.dsn, autocommit=True) as c:
         for depth in range(1, 21):

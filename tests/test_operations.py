@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from turing_pg import schema
-from turing_pg.db import ActorDefinition, UnknownTicket
+from turing_pg.db import UnknownTicket
 
 
 def alerts(conn: psycopg.Connection) -> dict[tuple[str, str], str]:
@@ -29,11 +29,11 @@ def events(conn: psycopg.Connection) -> list[dict]:
 @pytest.fixture
 def pipeline(turing, conn, jobs):
     """scorer (cpu) writes status 'scored', which reviewer (model gpu-a) reads."""
-    turing.register_actor(ActorDefinition(
+    turing.register_actor(dict(
         name="scorer", kind="script", script="cat", outbox=["scored"], inbox=["new"],
         work_query="select id as subject_id from public.jobs where status = 'new' and id <= 20",
         on_complete="public.jobs_scored", backoff_base="0 seconds"))
-    turing.register_actor(ActorDefinition(
+    turing.register_actor(dict(
         name="reviewer", kind="llm", model="gpu-a", prompt_template="Review {subject_id}",
         output_schema={"type": "object"}, inbox=["scored"], outbox=["reviewed"],
         final_outbox=["reviewed"],
@@ -103,10 +103,10 @@ def test_failure_spike(pipeline, conn):
 
 
 def test_unwired_outbox_until_a_consumer_or_final_declaration(turing, conn):
-    turing.register_actor(ActorDefinition(name="extract", kind="script", script="cat",
+    turing.register_actor(dict(name="extract", kind="script", script="cat",
                                            outbox=["extracted"]))
     assert ("unwired_outbox", "actor extract -> extracted") in alerts(conn)
-    turing.register_actor(ActorDefinition(name="load", kind="script", script="cat",
+    turing.register_actor(dict(name="load", kind="script", script="cat",
                                            inbox=["extracted"], outbox=["loaded"],
                                            final_outbox=["loaded"]))
     assert not [k for k in alerts(conn) if k[0] == "unwired_outbox"]
@@ -146,7 +146,7 @@ def test_inbox_accepts_good_messages_and_keeps_bad_ones_with_the_reason(pipeline
 
 
 def test_events_are_delivered_for_every_terminal_ticket(pipeline, conn):
-    pipeline.register_actor(ActorDefinition(
+    pipeline.register_actor(dict(
         name="scorer", kind="script", script="cat", work_query=None, max_attempts=2,
         backoff_base="0 seconds", on_complete="public.jobs_scored"))
     for s in ("1", "2", "3", "4"):
@@ -236,13 +236,36 @@ def test_dead_letters_table_follows_the_history(pipeline, conn, dsn):
         "where status = 'running' order by ticket_id limit 2").fetchall()
     for ticket_id, lease, subject in running:
         pipeline.fail_ticket(ticket_id, lease, f"bad {subject}", retryable=False)
-    conn.execute("delete from turing.dead_letters")
-    conn.execute("insert into turing.dead_letters select 999999, actor_id, 'ghost', model, 1, "
-                 "'failed', 'not dead at all', now(), 1 from turing.actors where name = 'scorer'")
-    assert {r[1] for r in listed()} == {"ghost"}
-    schema.upgrade(dsn)  # db up rebuilds the table from the history
     assert listed() == reference()
     assert {r[1] for r in listed()} == {subject for _, _, subject in running}
+    # db up re-applies definitions and rewrites no data: a row written by hand stays
+    conn.execute("insert into turing.dead_letters select 999999, actor_id, 'ghost', model, 1, "
+                 "'failed', 'by hand', now(), 1 from turing.actors where name = 'scorer'")
+    schema.upgrade(dsn)
+    assert listed() - reference() == {(999999, "ghost", "by hand")}
+
+
+def test_upgrading_from_before_the_dead_letters_table_fills_it_once(empty_dsn):
+    """A database last upgraded before migration 0007 gets its dead letters listed: migration
+    0008 fills turing.dead_letters from the history (the re-applied files no longer do)."""
+    schema.upgrade(empty_dsn, up_to=6, reapply=False)
+    with psycopg.connect(empty_dsn, autocommit=True) as c:
+        c.execute("insert into turing.actors (name, kind, model, script) "
+                  "values ('old', 'script', 'cpu', 'cat')")
+        # a: dead, then tried again (handled); b: dead (the one dead letter); c: completed
+        for ticket_id, subject, status in ((1, "a", "dead"), (2, "a", "failed"),
+                                           (3, "b", "dead"), (4, "c", "completed")):
+            c.execute(
+                "insert into turing.ticket_history (ticket_id, actor_id, model, subject_id, "
+                "status, attempt, priority, input, error, failure_kind, source, chain_id, "
+                "chain_depth, created_at, run_after, finished_at) select %s, actor_id, 'cpu', "
+                "%s, %s, 1, 0, '{}', 'boom', case when %s = 'dead' then 'failed' end, "
+                "'submit', %s, 0, now(), now(), now() from turing.actors",
+                (ticket_id, subject, status, status, ticket_id))
+    schema.upgrade(empty_dsn)
+    with psycopg.connect(empty_dsn, autocommit=True) as c:
+        assert c.execute("select ticket_id, subject_id from turing.v_dead_letters").fetchall() \
+            == [(3, "b")]
 
 
 def test_dashboard_and_runner_views(pipeline, conn):

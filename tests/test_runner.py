@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from conftest import wait_for
 
-from turing_pg.db import ActorDefinition, Turing
+from turing_pg.db import Turing
 from turing_pg.fake_ollama import ModelSpec
 
 QWEN = "qwen2.5:7b"
@@ -27,8 +27,8 @@ SCHEMA = {
 }
 
 
-def llm_actor(name: str, model: str, **kw: Any) -> ActorDefinition:
-    return ActorDefinition(
+def llm_actor(name: str, model: str, **kw: Any) -> dict[str, Any]:
+    return dict(
         name=name, kind="llm", model=model,
         prompt_template="Classify the skill {skill} (seen {count} times).",
         output_schema=SCHEMA, timeout=kw.pop("timeout", "20 seconds"),

@@ -26,7 +26,7 @@ from test_runner import (
     submit_many,
 )
 
-from turing_pg.db import ActorDefinition, Turing
+from turing_pg.db import Turing
 from turing_pg.fake_ollama import FaultRule, ModelSpec
 from turing_pg.prompt import PromptError, render, variables
 
@@ -146,10 +146,10 @@ def test_unreachable_ollama_fails_with_what_to_do(
 # -- scripts ------------------------------------------------------------------------------------
 
 
-def script_actor(name: str, tmp_path: Path, body: str, **kw: Any) -> ActorDefinition:
+def script_actor(name: str, tmp_path: Path, body: str, **kw: Any) -> dict[str, Any]:
     path = tmp_path / f"{name}.py"
     path.write_text(textwrap.dedent(body))
-    return ActorDefinition(name=name, kind="script", script=f"python {path}",
+    return dict(name=name, kind="script", script=f"python {path}",
                            timeout=kw.pop("timeout", "10 seconds"),
                            max_attempts=kw.pop("max_attempts", 1),
                            backoff_base="0 seconds", **kw)
@@ -233,7 +233,7 @@ def test_sql_actor_runs_in_the_database_and_a_raising_function_fails_the_attempt
             return jsonb_build_object('n2', (p_input ->> 'n')::int * 2);
         end $$;
     """)
-    turing.register_actor(ActorDefinition(name="doubler", kind="sql",
+    turing.register_actor(dict(name="doubler", kind="sql",
                                           sql_function="public.double_it", max_attempts=1))
     turing.submit("doubler", "ok", {"n": 21})
     turing.submit("doubler", "bad", {"n": -1})
@@ -266,7 +266,7 @@ create function public.after_a2(bigint, text, jsonb, jsonb) returns void languag
 """
 
 
-def pipeline_actor(name: str, model: str, inbox: str, after: str) -> ActorDefinition:
+def pipeline_actor(name: str, model: str, inbox: str, after: str) -> dict[str, Any]:
     return llm_actor(
         name, model, on_complete=after, inbox=[inbox],
         work_query=f"select id as subject_id, 'item ' || id as skill, id as count "
@@ -389,7 +389,10 @@ def test_sigterm_while_idle_exits_zero_and_marks_the_runner_stopped(
 
 def test_two_gpus_serving_the_same_models_start_on_different_ones(
         turing: Turing, conn: psycopg.Connection, fake_ollama: Any, start_runner: Any) -> None:
-    gpus = [fake_ollama(models=fake_models(load_s=0.5), max_loaded_models=1, time_scale=0.05)
+    # why: slow enough that the first GPU cannot drain its model (16 calls, 4 at a time) before
+    # the second one has started, however loaded the machine is; otherwise the second one
+    # rightly finds only the other model's work and the test proves nothing.
+    gpus = [fake_ollama(models=fake_models(load_s=0.5), max_loaded_models=1, time_scale=0.5)
             for _ in range(2)]
     turing.register_actor(llm_actor("on_qwen", QWEN))
     turing.register_actor(llm_actor("on_llama", LLAMA))

@@ -11,9 +11,9 @@ import pytest
 
 from turing_pg import schema
 from turing_pg.db import (
-    ActorDefinition,
     DiscoverFailed,
     InvalidActor,
+    InvalidArgument,
     InvalidOutput,
     InvalidWorkQuery,
     UnknownActor,
@@ -117,7 +117,7 @@ def test_a_changed_migration_is_refused(empty_dsn, monkeypatch):
 
 # -- least privilege ----------------------------------------------------------------------------
 def test_runner_role_cannot_read_domain_tables_or_change_actors(turing, conn, jobs):
-    turing.register_actor(ActorDefinition(
+    turing.register_actor(dict(
         name="scorer", kind="script", script="cat",
         work_query="select id as subject_id from public.jobs where status = 'new'"))
     conn.execute("set role turing_runner")
@@ -191,7 +191,7 @@ def test_api_functions_pin_their_search_path(conn):
 )
 def test_bad_work_query_is_refused_with_a_clear_message(turing, conn, jobs, work_query, message):
     with pytest.raises(InvalidWorkQuery, match=message) as err:
-        turing.register_actor(ActorDefinition(
+        turing.register_actor(dict(
             name="bad", kind="script", script="cat", work_query=work_query))
     assert err.value.hint
     assert conn.execute("select count(*) from turing.actors").fetchone()[0] == 0
@@ -199,17 +199,17 @@ def test_bad_work_query_is_refused_with_a_clear_message(turing, conn, jobs, work
 
 
 def test_work_query_failing_at_run_time_is_reported_and_other_actors_flow(turing, conn, jobs):
-    turing.register_actor(ActorDefinition(
+    turing.register_actor(dict(
         name="broken", kind="script", script="cat",
         work_query="select id as subject_id from public.jobs where 1 / (id - id) = 0"))
-    turing.register_actor(ActorDefinition(
+    turing.register_actor(dict(
         name="fine", kind="script", script="cat",
         work_query="select id as subject_id from public.jobs where id <= 3"))
     with pytest.raises(DiscoverFailed, match='actor "broken" failed: division by zero'):
         turing.discover("broken")
     # inside a claim, the broken actor is recorded and skipped; the fine one is served
     claimed = turing.claim_batch("cpu", "w", 10)
-    assert sorted(t.actor for t in claimed) == ["fine"] * 3
+    assert sorted(t.actor.name for t in claimed) == ["fine"] * 3
     error = conn.execute(
         "select d.last_error from turing.actor_discovery d join turing.actors a using (actor_id) "
         "where a.name = 'broken'"
@@ -230,19 +230,76 @@ def test_unknown_actor_and_model_are_clear_errors(turing, conn):
 
 
 def test_invalid_actor_definitions_are_refused(turing):
-    with pytest.raises(InvalidActor, match="needs a model"):
-        turing.register_actor(ActorDefinition(name="a", kind="llm"))
-    with pytest.raises(InvalidActor, match="prompt_template and an output_schema"):
-        turing.register_actor(ActorDefinition(name="a", kind="llm", model="qwen2.5:7b"))
+    with pytest.raises(InvalidActor, match=r"\(kind llm\) needs: model, output_schema, "
+                                           "prompt_template"):
+        turing.register_actor(dict(name="a", kind="llm"))
+    with pytest.raises(InvalidActor, match="needs: output_schema, prompt_template"):
+        turing.register_actor(dict(name="a", kind="llm", model="qwen2.5:7b"))
     with pytest.raises(InvalidActor, match="on_complete function"):
-        turing.register_actor(ActorDefinition(name="a", kind="script", script="cat",
-                                               on_complete="public.nope"))
-    with pytest.raises(InvalidActor, match="unknown kind"):
-        turing.register_actor(ActorDefinition(name="a", kind="robot"))
+        turing.register_actor(dict(name="a", kind="script", script="cat",
+                                   on_complete="public.nope"))
+    with pytest.raises(InvalidActor, match="unknown kind") as err:
+        turing.register_actor(dict(name="a", kind="robot"))
+    assert "human, llm, script, sql" in err.value.hint
+
+
+@pytest.mark.parametrize(("field", "value", "says"), [
+    ("timeout", "2 minutez", "field timeout must be a duration"),
+    ("inbox", "new", "field inbox must be a list of strings"),
+    ("inbox", ["new", 3], "field inbox must be a list of strings"),
+    ("batch_size", "ten", "field batch_size must be a whole number"),
+    ("script", {"cmd": "cat"}, "field script must be a string"),
+    ("max_attempts", 0, "max_attempts_positive"),
+    ("options", ["x"], "options must be a JSON object"),
+    ("colour", "blue", "unknown field"),
+])
+def test_each_field_is_checked_against_the_spec_and_named(turing, field, value, says):
+    with pytest.raises(InvalidActor, match=says) as err:
+        turing.register_actor({"name": "a", "kind": "script", "script": "cat", field: value})
+    assert err.value.hint
+    assert turing.actor_definitions() == []
+
+
+def test_the_actor_table_is_the_spec(turing, conn):
+    """Fields, defaults and kind defaults come from turing.actors and turing.actor_kinds; a
+    re-registration replaces every field, and a new revision marks each real change."""
+    fields = {f["field"]: f for f in turing.actor_fields()}
+    assert {"name", "kind", "model", "timeout", "work_query", "final_outbox"} <= set(fields)
+    assert not {"actor_id", "revision", "created_at", "updated_at"} & set(fields)
+    assert all(f["description"] for f in fields.values()), "every field is documented"
+    assert not fields["name"]["settable"] and fields["timeout"]["settable"]
+
+    turing.register_actor(dict(name="h", kind="human"))
+    [(h,)] = conn.execute("select definition from turing.actor_definitions('h')").fetchall()
+    assert (h["model"], h["timeout"], h["lease"]) == ("human", "1 day", "1 day")
+    assert set(h) == set(fields)
+
+    turing.register_actor(dict(name="s", kind="script", script="cat", timeout="1 minute",
+                               max_attempts=5))
+    rev = lambda: conn.execute(  # noqa: E731
+        "select revision from turing.actors where name = 's'").fetchone()[0]
+    first = rev()
+    turing.register_actor(dict(name="s", kind="script", script="cat", timeout="1 minute",
+                               max_attempts=5))
+    assert rev() == first, "an identical re-registration is not a new revision"
+    turing.register_actor(dict(name="s", kind="script", script="cat"))
+    [(s,)] = conn.execute("select definition from turing.actor_definitions('s')").fetchall()
+    assert (s["timeout"], s["max_attempts"], s["model"]) == ("00:05:00", 3, "cpu"), \
+        "omitted fields went back to their defaults"
+    second = rev()
+    assert second > first
+    turing.set_actor("s", {"batch_size": 7})
+    assert rev() > second
+    with pytest.raises(InvalidArgument, match="cannot set kind"):
+        turing.set_actor("s", {"kind": "sql"})
+    # the definition round-trips: registering what actor_definitions shows changes nothing
+    before = rev()
+    turing.register_actor(s | {"batch_size": 7})
+    assert rev() == before
 
 
 def test_non_json_output_is_refused_and_changes_nothing(turing, conn, jobs):
-    turing.register_actor(ActorDefinition(
+    turing.register_actor(dict(
         name="scorer", kind="script", script="cat",
         work_query="select id as subject_id from public.jobs", on_complete="public.jobs_scored"))
     [t] = turing.claim_batch("cpu", "w", 1)
@@ -257,7 +314,7 @@ def test_non_json_output_is_refused_and_changes_nothing(turing, conn, jobs):
 
 # -- retention, metrics, views --------------------------------------------------------------------
 def test_prune_history_keeps_dead_letters_and_counts_stay_exact(turing, conn, jobs):
-    turing.register_actor(ActorDefinition(
+    turing.register_actor(dict(
         name="scorer", kind="script", script="cat", max_attempts=1,
         work_query="select id as subject_id from public.jobs where status = 'new'"))
     batch = turing.claim_batch("cpu", "w", 20)
@@ -277,7 +334,7 @@ def test_prune_history_keeps_dead_letters_and_counts_stay_exact(turing, conn, jo
 
 
 def test_metrics_and_timeout_recommendations(turing, conn, jobs):
-    turing.register_actor(ActorDefinition(
+    turing.register_actor(dict(
         name="scorer", kind="script", script="cat", timeout="1 hour",
         work_query="select id as subject_id from public.jobs where status = 'new'"))
     batch = turing.claim_batch("cpu", "w", 50)
@@ -295,7 +352,7 @@ def test_metrics_and_timeout_recommendations(turing, conn, jobs):
 
 
 def test_stuck_view_shows_expired_leases(turing, conn):
-    turing.register_actor(ActorDefinition(name="step", kind="script", script="cat",
+    turing.register_actor(dict(name="step", kind="script", script="cat",
                                            lease="1 second"))
     turing.submit("step", "1")
     turing.register_runner("w", ["cpu"])
@@ -306,10 +363,10 @@ def test_stuck_view_shows_expired_leases(turing, conn):
 
 
 def test_slow_work_query_is_cut_by_the_statement_timeout_and_claims_go_on(dsn, turing, jobs):
-    turing.register_actor(ActorDefinition(
+    turing.register_actor(dict(
         name="slow", kind="script", script="cat",
         work_query="select id as subject_id from public.jobs where pg_sleep(0.05) is not null"))
-    turing.register_actor(ActorDefinition(
+    turing.register_actor(dict(
         name="quick", kind="script", script="cat",
         work_query="select id as subject_id from public.jobs where id <= 2"))
     with psycopg.connect(dsn, autocommit=True, options="-c statement_timeout=700") as c:

@@ -1,8 +1,7 @@
-from turing_pg.db import ActorDefinition
 
 
 def test_claim_then_complete_writes_the_outbox(turing, conn, jobs):
-    turing.register_actor(ActorDefinition(
+    turing.register_actor(dict(
         name="scorer", kind="script", script="cat",
         work_query="select id as subject_id, title from public.jobs where status = 'new'",
         on_complete="public.jobs_scored"))

@@ -69,32 +69,33 @@ class MiniRunner:
         self.prompts: dict[str, list[str]] = {}
 
     def run(self, t: ClaimedTicket) -> Any:
-        if t.kind == "script":
-            argv = shlex.split(t.script or "")
+        a = t.actor
+        if a.kind == "script":
+            argv = shlex.split(a.script or "")
             if argv and argv[0] in ("python", "python3"):
                 argv[0] = sys.executable
-            payload = {"ticket_id": t.ticket_id, "actor": t.actor, "subject_id": t.subject_id,
+            payload = {"ticket_id": t.ticket_id, "actor": a.name, "subject_id": t.subject_id,
                        "input": t.input, "attempt": t.attempt, "chain_id": t.chain_id}
             done = subprocess.run(argv, input=json.dumps(payload), capture_output=True,
                                   text=True, timeout=30, check=False)
-            assert done.returncode == 0, f"{t.actor} failed: {done.stderr[-500:]}"
+            assert done.returncode == 0, f"{a.name} failed: {done.stderr[-500:]}"
             return json.loads(done.stdout)
-        if t.kind == "llm":
-            prompt = render(t.prompt_template or "", {**t.input, "subject_id": t.subject_id})
-            self.prompts.setdefault(t.actor, []).append(prompt)
-            reply = self.client.chat(model=t.model, messages=[{"role": "user", "content": prompt}],
-                                     format=t.output_schema, options=t.options)
+        if a.kind == "llm":
+            prompt = render(a.prompt_template or "", {**t.input, "subject_id": t.subject_id})
+            self.prompts.setdefault(a.name, []).append(prompt)
+            reply = self.client.chat(model=a.model, messages=[{"role": "user", "content": prompt}],
+                                     format=a.output_schema, options=a.options)
             output = json.loads(reply.message.content or "")
-            jsonschema.validate(output, t.output_schema or {})
+            jsonschema.validate(output, a.output_schema or {})
             return output
-        if t.kind == "sql":
-            schema_name, function = (t.sql_function or "").split(".")
+        if a.kind == "sql":
+            schema_name, function = (a.sql_function or "").split(".")
             query = sql.SQL("select {}(%s, %s)").format(sql.Identifier(schema_name, function))
             with psycopg.connect(self.dsn, autocommit=True) as conn:
                 row = conn.execute(query, (t.subject_id, Jsonb(t.input))).fetchone()
             assert row is not None
             return row[0]
-        raise AssertionError(f"the test runner does not run {t.kind} actors")
+        raise AssertionError(f"the test runner does not run {a.kind} actors")
 
     def drain(self, actors: list[str], models: list[str], timeout_s: float = 60) -> None:
         """Claim, run and complete until no actor has open work."""
@@ -249,7 +250,7 @@ def test_human_review_takes_low_confidence_placements_when_enabled(
     turing.discover("review_placement")
     tickets = turing.claim_batch("human", "a-person", 1000)
     assert len(tickets) == waiting
-    assert all("{" not in render(t.prompt_template or "", t.input) for t in tickets)
+    assert all("{" not in render(t.actor.prompt_template or "", t.input) for t in tickets)
     answer = {"approve": False, "category": "Soft Skills > Communication", "note": "checked"}
     turing.complete_batch([(t.ticket_id, t.lease_token, answer) for t in tickets])
     assert one(conn, "select count(*) from taxonomy_demo.entity where status = 'reviewed'") \
@@ -292,27 +293,27 @@ def test_every_actor_definition_is_accepted_and_consistent(turing: Turing,
     definitions = load_definitions(loader.pipeline_path())
     leaves = sorted(r[0] for r in conn.execute("select leaf from taxonomy_demo.taxonomy_leaf"))
     for d in definitions:
-        assert d.inbox and d.outbox, d.name
-        assert d.work_query and re.search(r"\bas subject_id\b", d.work_query), d.name
-        assert d.description, d.name
-        if d.output_schema is not None:
-            jsonschema.Draft202012Validator.check_schema(d.output_schema)
-            props = d.output_schema["properties"]
+        assert d.get("inbox") and d.get("outbox"), d.get("name")
+        assert d.get("work_query") and re.search(r"\bas subject_id\b", d["work_query"]), d["name"]
+        assert d.get("description"), d.get("name")
+        if d.get("output_schema") is not None:
+            jsonschema.Draft202012Validator.check_schema(d.get("output_schema"))
+            props = d.get("output_schema")["properties"]
             if "category" in props:
-                assert sorted(props["category"]["enum"]) == leaves, d.name
-        if d.prompt_template:
+                assert sorted(props["category"]["enum"]) == leaves, d.get("name")
+        if d.get("prompt_template"):
             # every placeholder is a column of the work_query
             cur = conn.execute(
-                sql.SQL("select * from ({}) as q limit 0").format(sql.SQL(d.work_query)))
+                sql.SQL("select * from ({}) as q limit 0").format(sql.SQL(d["work_query"])))
             columns = {c.name for c in cur.description or []}
-            wanted = {m.group(1).split(".")[0] for m in _PLACEHOLDER.finditer(d.prompt_template)
+            wanted = {m.group(1).split(".")[0] for m in _PLACEHOLDER.finditer(d["prompt_template"])
                       if m.group(1)}
-            assert wanted and wanted <= columns | {"subject_id"}, (d.name, wanted - columns)
-        if d.kind in ("llm", "script", "sql") and d.enabled is not False:
-            assert d.backoff_base == "1 second", d.name
-    by_name = {d.name: d for d in definitions}
-    assert by_name["review_placement"].enabled is False
-    assert by_name["classify_qwen"].model != by_name["classify_llama"].model
+            assert wanted and wanted <= columns | {"subject_id"}, (d.get("name"), wanted - columns)
+        if d.get("kind") in ("llm", "script", "sql") and d.get("enabled") is not False:
+            assert d.get("backoff_base") == "1 second", d.get("name")
+    by_name = {d["name"]: d for d in definitions}
+    assert by_name["review_placement"].get("enabled") is False
+    assert by_name["classify_qwen"]["model"] != by_name["classify_llama"]["model"]
 
 
 def test_seed_is_messy_and_sized_for_the_demo() -> None:

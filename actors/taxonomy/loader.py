@@ -66,7 +66,7 @@ def load_pipeline(turing: Turing, conn: psycopg.Connection, limit: int | None = 
     Returns the actor names in pipeline order. `limit` keeps the first n seed skills.
     """
     definitions = load_definitions(pipeline_path())
-    names = [d.name for d in definitions]
+    names = [d["name"] for d in definitions]
     # why: before the schema goes, so that no runner completes an old ticket against the new one
     cancel_open_tickets(turing, names)
     with conn.transaction():

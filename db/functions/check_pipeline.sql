@@ -12,18 +12,13 @@ declare
     v_node record;
     v_exists boolean;
 begin
-    -- outboxes that nothing reads (and are not declared final)
+    -- outboxes that nothing reads (the one rule, v_unwired_outboxes)
     return query
-    select 'error', 'unwired_outbox', a.name,
+    select 'error', 'unwired_outbox', u.actor,
         format('writes status %s but no enabled actor reads it; results pile up unseen. Add an '
-               'actor with %s in its inbox, or list it in final_outbox.', o.status, o.status)
-    from turing.actors as a
-    cross join lateral unnest(a.outbox) as o (status)
-    where a.enabled and not o.status = any(a.final_outbox)
-        and not exists (
-            select from turing.actors as r where r.enabled and o.status = any(r.inbox)
-        )
-    order by a.name, o.status;
+               'actor with %s in its inbox, or list it in final_outbox.', u.status, u.status)
+    from turing.v_unwired_outboxes as u
+    order by u.actor, u.status;
 
     -- inboxes no actor writes: fed from outside, or a dead end upstream
     return query

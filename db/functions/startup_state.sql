@@ -3,6 +3,7 @@
 create or replace function turing.startup_state(p_models text[] default null)
 returns table (
     actor text,
+    kind text,
     model text,
     enabled boolean,
     pending bigint,
@@ -17,6 +18,7 @@ set search_path = ''
 as $$
     select
         a.name,
+        a.kind,
         a.model,
         a.enabled,
         coalesce((select sum(c.n) from turing.ticket_counts as c
@@ -34,6 +36,6 @@ as $$
 $$;
 
 comment on function turing.startup_state(text[]) is
-'Per actor (of the given models, or all): pending, running, expired (running with a lapsed '
-'lease, about to be reaped) and dead tickets. Runners log it at start; no state needs a manual '
-'step.';
+'Per actor (of the given models, or all): its kind and model, pending, running, expired '
+'(running with a lapsed lease, about to be reaped) and dead tickets. Runners log it at start; '
+'no state needs a manual step.';

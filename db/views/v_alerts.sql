@@ -15,7 +15,6 @@ open_work as (
         a.model,
         a.inbox,
         a.outbox,
-        a.final_outbox,
         coalesce(sum(c.n) filter (where c.status = 'pending'), 0) as pending,
         coalesce(sum(c.n) filter (where c.status = 'running'), 0) as running
     from turing.actors as a
@@ -121,16 +120,12 @@ union all
 select
     'unwired_outbox' as alert,
     'warning' as severity,
-    'actor ' || w.name || ' -> ' || o.status as subject,
+    'actor ' || u.actor || ' -> ' || u.status as subject,
     format(
         'actor %s writes status %s but no enabled actor has it in its inbox; wire a consumer or '
-        'declare it in final_outbox', w.name, o.status
+        'declare it in final_outbox', u.actor, u.status
     ) as message
-from open_work as w
-cross join lateral unnest(w.outbox) as o (status)
-where
-    not o.status = any(w.final_outbox)
-    and not exists (select from open_work as r where o.status = any(r.inbox));
+from turing.v_unwired_outboxes as u;
 
 comment on view turing.v_alerts is
 'Current alerts: starvation (a model with work and no live runner; a model''s runners idle '

@@ -22,12 +22,21 @@ select
     w.name as from_actor,
     null as to_actor,
     o.status,
-    case when o.status = any(w.final_outbox) then 'final' else 'unwired' end as edge_kind
+    'final' as edge_kind
 from turing.actors as w
-cross join lateral unnest(w.outbox) as o (status)
-where not exists (select from turing.actors as r where o.status = any(r.inbox));
+cross join lateral unnest(w.final_outbox) as o (status)
+where o.status = any(w.outbox)
+union all
+-- why: the rule of what is unwired lives in one view; the graph draws what it says.
+select
+    u.actor as from_actor,
+    null as to_actor,
+    u.status,
+    'unwired' as edge_kind
+from turing.v_unwired_outboxes as u;
 
 comment on view turing.v_pipeline_edges is
-'The pipeline as edges: flow (an actor''s outbox status is another''s inbox), source (an inbox '
-'status no actor writes: fed from outside), final (an outbox status declared final) and '
-'unwired (an outbox status nobody reads). Used by `turing graph`.';
+'The pipeline as edges: flow (an actor''s outbox status is another actor''s inbox; drawn to '
+'disabled actors too), source (an inbox status no actor writes: fed from outside), final (an '
+'outbox status declared final) and unwired (turing.v_unwired_outboxes: nothing enabled reads '
+'it). Used by `turing graph`.';

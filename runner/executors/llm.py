@@ -1,4 +1,4 @@
-"""The `llm` executor: one chat call through the official `ollama` client per ticket.
+"""The `llm` executor (kind llm): one chat call through the official `ollama` client per ticket.
 
 The actor's prompt is rendered strictly from the ticket input, its output_schema goes as Ollama
 `format`, and the answer is validated against that schema with jsonschema before anything is
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from typing import Any
 
 import httpx
@@ -20,6 +19,7 @@ import ollama
 from turing_pg import logs
 from turing_pg.config import LOAD_OPTIONS, RunnerConfig
 from turing_pg.execution import Attempt, Result, require_container
+from turing_pg.executors.context import Context
 from turing_pg.prompt import PromptError, render
 
 TRANSPORT_RETRIES = 3
@@ -27,13 +27,39 @@ CONNECT_TIMEOUT_S = 5.0
 
 
 class LlmExecutor:
-    def __init__(self, cfg: RunnerConfig) -> None:
-        self.cfg = cfg
+    kind = "llm"
+    loads_models = True
+    refusal = None
+
+    def __init__(self, ctx: Context) -> None:
+        if ctx.cfg is None:
+            raise ValueError("the llm executor runs in a runner, with its configuration")
+        self.cfg: RunnerConfig = ctx.cfg
         self._warned: set[str] = set()
         self._lock = threading.Lock()
         self._local = threading.local()
-        self.calls = 0
-        self.retries = 0
+
+    def switch_model(self, previous: str | None, model: str) -> None:
+        """Unload `previous` (to free the GPU), then preload `model`, for a runner that serves
+        several models on one GPU."""
+        # why: a load can take minutes on a slow disk; a load cut short by a client timeout is
+        # aborted by Ollama and restarted by the next request, forever (reference §1.12).
+        client = ollama.Client(host=self.cfg.ollama_host, timeout=httpx.Timeout(900, connect=5))
+        if previous is not None:
+            try:
+                client.generate(model=previous, keep_alive=0)
+            except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
+                logs.event("unload_failed", model=previous, error=str(exc), level=logs.WARNING)
+        try:
+            client.generate(model=model, keep_alive=self.cfg.keep_alive,
+                            options=dict(self.cfg.load_options))
+        except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
+            # why: not fatal: the first chat call loads the model anyway, and fails the ticket
+            # with a clear error if the model is really missing.
+            logs.event("preload_failed", model=model, error=str(exc), level=logs.WARNING)
+
+    def stop_all(self) -> int:
+        return 0  # why: each call watches attempt.cancel and its own deadline
 
     def _client(self, timeout_s: float) -> ollama.Client:
         """This actor thread's client, with the timeout of the call about to be made.
@@ -62,36 +88,35 @@ class LlmExecutor:
                 self._warned.add(actor)
             logs.event("options_ignored", actor=actor, ignored=conflicting,
                        why="load options are fixed per model by the runner (--num-ctx)",
-                       level=30)
+                       level=logs.WARNING)
         sampling = {k: v for k, v in actor_options.items() if k not in LOAD_OPTIONS}
         return {"num_predict": self.cfg.num_predict, **sampling, **self.cfg.load_options}
 
     def run(self, attempt: Attempt) -> Result:
-        t = attempt.ticket
-        where = f"actor {t.actor}, model {t.model}"
+        t, a = attempt.ticket, attempt.ticket.actor
+        where = f"actor {a.name}, model {a.model}"
         try:
-            prompt = render(t.prompt_template or "", {"subject_id": t.subject_id, **t.input})
+            prompt = render(a.prompt_template or "", {"subject_id": t.subject_id, **t.input})
         except PromptError as exc:
             # why: not retryable: the same input renders the same way; fix the work_query or
             # the template, then `turing dead retry`.
             return Result.failed(f"{where}: {exc}; nothing was sent to the model",
                                  retryable=False)
-        options = self.options(t.actor, t.options or {})
+        options = self.options(a.name, a.options or {})
         backoff = 0.5
         for try_no in range(1, TRANSPORT_RETRIES + 2):
             remaining = attempt.remaining()
             if remaining <= 0:
                 return self._timed_out(attempt, where)
             try:
-                self.calls += 1
                 reply = self._client(remaining).chat(
-                    model=t.model,
+                    model=a.model,
                     messages=[{"role": "user", "content": prompt}],
-                    format=t.output_schema,
+                    format=a.output_schema,
                     options=options,
                     keep_alive=self.cfg.keep_alive,
                 )
-                return self.check(reply, t.output_schema, where, options)
+                return self.check(reply, a.output_schema, where, options)
             except httpx.TimeoutException:
                 return self._timed_out(attempt, where)
             except ollama.ResponseError as exc:
@@ -100,7 +125,7 @@ class LlmExecutor:
                 elif exc.status_code == 404:
                     return Result.failed(
                         f"{where}: Ollama at {self.cfg.ollama_host} does not have model "
-                        f"{t.model!r} ({exc.error}); run `ollama pull {t.model}` there"
+                        f"{a.model!r} ({exc.error}); run `ollama pull {a.model}` there"
                     )
                 else:
                     return Result.failed(
@@ -113,9 +138,8 @@ class LlmExecutor:
                         f"{try_no} tries: {type(exc).__name__}: {exc}; is it running?"
                     )
                 reason = f"{type(exc).__name__}: {exc}"
-            self.retries += 1
-            logs.event("llm_retry", ticket=t.ticket_id, actor=t.actor, model=t.model,
-                       try_no=try_no, reason=reason, level=30)
+            logs.event("llm_retry", ticket=t.ticket_id, actor=a.name, model=a.model,
+                       try_no=try_no, reason=reason, level=logs.WARNING)
             if attempt.cancel.wait(min(backoff, max(attempt.remaining(), 0))):
                 return Result.failed(f"{where}: cancelled while retrying ({reason})")
             backoff *= 2
@@ -124,8 +148,8 @@ class LlmExecutor:
     def _timed_out(self, attempt: Attempt, where: str) -> Result:
         return Result.timed_out(
             f"{where}: no complete answer within the actor's timeout of "
-            f"{attempt.ticket.timeout_s:g}s (the HTTP call was cancelled); raise the timeout if "
-            "the model is just slow (see turing.v_timeout_recommendations)"
+            f"{attempt.ticket.actor.timeout_s:g}s (the HTTP call was cancelled); raise the "
+            "timeout if the model is just slow (see turing.v_timeout_recommendations)"
         )
 
     @staticmethod
@@ -156,44 +180,3 @@ class LlmExecutor:
                     f"{where}: the answer violates output_schema at {path}: {error.message}"
                 )
         return require_container(output, where)
-
-
-class ModelLoader:
-    """Explicit loads and unloads for a runner that serves several models on one GPU."""
-
-    def __init__(self, cfg: RunnerConfig) -> None:
-        self.cfg = cfg
-        self.loaded: str | None = None
-        self.switches = 0
-
-    def _client(self) -> ollama.Client:
-        # why: a load can take minutes on a slow disk; a load cut short by a client timeout is
-        # aborted by Ollama and restarted by the next request, forever (reference §1.12).
-        return ollama.Client(host=self.cfg.ollama_host, timeout=httpx.Timeout(900, connect=5))
-
-    def switch_to(self, model: str) -> None:
-        """Unload the model this runner loaded (to free the GPU), then preload `model`."""
-        if model == self.loaded:
-            return
-        previous = self.loaded
-        started = time.monotonic()
-        client = self._client()
-        if previous is not None:
-            try:
-                client.generate(model=previous, keep_alive=0)
-            except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
-                logs.event("unload_failed", model=previous, error=str(exc), level=30)
-        try:
-            client.generate(model=model, keep_alive=self.cfg.keep_alive,
-                            options=dict(self.cfg.load_options))
-        except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
-            # why: not fatal: the first chat call loads the model anyway, and fails the ticket
-            # with a clear error if the model is really missing.
-            logs.event("preload_failed", model=model, error=str(exc), level=30)
-        self.loaded = model
-        if previous is not None:
-            self.switches += 1
-        # why: the first preload is a load, not a switch; only switches thrash a GPU.
-        logs.event("switch" if previous else "load", **{"from": previous, "to": model},
-                   switches=self.switches,
-                   seconds=round(time.monotonic() - started, 3))

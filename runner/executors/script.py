@@ -1,4 +1,4 @@
-"""The `script` executor: the actor's command as a subprocess, JSON on stdin, JSON on stdout.
+"""The `script` executor (kind script): the actor's command as a subprocess, JSON in and out.
 
 The command line is split with shlex; a leading `python`/`python3` means this runner's own
 interpreter, so actor scripts installed with Turing run in the same environment. The child gets
@@ -19,6 +19,7 @@ from collections import deque
 from typing import Any
 
 from turing_pg.execution import Attempt, Result, require_container
+from turing_pg.executors.context import Context
 
 STDERR_TAIL = 2000
 
@@ -41,11 +42,18 @@ def _tail(data: bytes) -> str:
 
 
 class ScriptExecutor:
-    def __init__(self) -> None:
+    kind = "script"
+    loads_models = False
+    refusal = None
+
+    def __init__(self, ctx: Context) -> None:
         self._lock = threading.Lock()
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
 
-    def kill_all(self) -> int:
+    def switch_model(self, previous: str | None, model: str) -> None:
+        pass  # why: a script's resource has nothing to load
+
+    def stop_all(self) -> int:
         """Kill the process groups of every script still running (at the end of the grace)."""
         with self._lock:
             procs = list(self._procs.values())
@@ -54,16 +62,16 @@ class ScriptExecutor:
         return len(procs)
 
     def run(self, attempt: Attempt) -> Result:
-        t = attempt.ticket
-        where = f"actor {t.actor}, script {t.script!r}"
+        t, a = attempt.ticket, attempt.ticket.actor
+        where = f"actor {a.name}, script {a.script!r}"
         try:
-            argv = command_line(t.script or "")
+            argv = command_line(a.script or "")
         except ValueError as exc:
             return Result.failed(f"{where}: cannot parse the command line: {exc}", retryable=False)
         if not argv:
             return Result.failed(f"{where}: empty command", retryable=False)
         payload = json.dumps({
-            "ticket_id": t.ticket_id, "actor": t.actor, "subject_id": t.subject_id,
+            "ticket_id": t.ticket_id, "actor": a.name, "subject_id": t.subject_id,
             "input": t.input, "attempt": t.attempt, "chain_id": t.chain_id,
         }).encode()
         try:
@@ -122,7 +130,7 @@ class ScriptExecutor:
         if killed == "timeout":
             return Result.timed_out(
                 f"{where}: killed (with its process group) after the actor's timeout of "
-                f"{attempt.ticket.timeout_s:g}s; stderr tail: {_tail(stderr)}. Raise the "
+                f"{attempt.ticket.actor.timeout_s:g}s; stderr tail: {_tail(stderr)}. Raise the "
                 "actor's timeout (see turing.v_timeout_recommendations) if this is normal."
             )
         if killed:
