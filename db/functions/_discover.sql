@@ -8,7 +8,7 @@ as $$
 declare
     v_actor turing.actors%rowtype;
     v_pending bigint;
-    v_room integer;
+    v_room bigint;
     v_found integer := 0;
     v_started timestamptz := clock_timestamp();
 begin
@@ -24,7 +24,7 @@ begin
     -- No lock against completions is needed: the work_query and the two NOT EXISTS below read one
     -- snapshot, in which a subject being completed still has its open ticket (so it is skipped)
     -- or already has its completed row and domain write (so it is skipped too).
-    select coalesce(sum(c.n), 0) into v_pending
+    select coalesce(sum(c.n), 0)::bigint into v_pending
     from turing.ticket_counts as c
     where c.actor_id = p_actor_id and c.status = 'pending';
     v_room := v_actor.buffer_size - v_pending;

@@ -10,8 +10,8 @@ declare
     v_started timestamptz := clock_timestamp();
     v_policy record;
     v_rows bigint;
-    v_total bigint := 0;
-    v_detail jsonb := '{}';
+    v_total bigint := 0::bigint;
+    v_detail jsonb := '{}'::jsonb;
 begin
     for v_policy in
         select r.status, r.keep from turing.retention as r

@@ -18,7 +18,7 @@ declare
     v_result jsonb;
 begin
     v_reaped := turing.reap(p_caller);
-    select count(*) into v_inbox from turing.drain_inbox(1000);
+    select count(*)::integer into v_inbox from turing.drain_inbox(1000);
     for v_model in select distinct a.model from turing.actors as a where a.enabled order by 1 loop
         v_discovered := v_discovered + turing._top_up(v_model, 1);
     end loop;
@@ -29,7 +29,7 @@ begin
     end if;
     v_rolled := turing.roll_up_throughput();
     v_pruned := turing.prune_history();
-    select count(*) into v_alerts from turing.evaluate_alerts();
+    select count(*)::integer into v_alerts from turing.evaluate_alerts();
     v_result := jsonb_build_object(
         'reaped', v_reaped, 'inbox', v_inbox, 'discovered', v_discovered, 'metrics_rows', v_metrics,
         'throughput_rows', v_rolled, 'pruned', v_pruned, 'alert_changes', v_alerts
