@@ -64,7 +64,7 @@ begin
         order by s.ticket_id
     loop
         begin
-            select count(*) into v_moved
+            select count(*)::integer into v_moved
             from turing._finish(
                 array[v_row.ticket_id], array[v_row.lease_token], array['completed'],
                 array[v_row.output], null, null, null, true, false
