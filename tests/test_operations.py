@@ -112,6 +112,31 @@ def test_unwired_outbox_until_a_consumer_or_final_declaration(turing, conn):
     assert not [k for k in alerts(conn) if k[0] == "unwired_outbox"]
 
 
+def test_check_alerts_and_graph_agree_on_what_is_unwired(turing, conn):
+    """One rule (v_unwired_outboxes) behind `turing check`, v_alerts and `turing graph`: an
+    enabled actor's outbox that no enabled actor reads and that is not final."""
+    script = {"kind": "script", "script": "cat"}
+    turing.register_actor({**script, "name": "a", "outbox": ["to_disabled", "to_live", "done"],
+                           "final_outbox": ["done"]})
+    turing.register_actor({**script, "name": "b", "inbox": ["to_disabled"], "enabled": False})
+    turing.register_actor({**script, "name": "c", "inbox": ["to_live"], "outbox": ["nowhere"]})
+    turing.register_actor({**script, "name": "off", "outbox": ["dropped"], "enabled": False})
+    expected = {("a", "to_disabled"), ("c", "nowhere")}
+
+    checked = {(f["actor"], f["message"].split()[2]) for f in turing.check_pipeline()
+               if f["check_name"] == "unwired_outbox"}
+    alerted = {tuple(subject.removeprefix("actor ").split(" -> "))
+               for alert, subject in alerts(conn) if alert == "unwired_outbox"}
+    drawn = {(e["from_actor"], e["status"]) for e in turing.view("v_pipeline_edges")
+             if e["edge_kind"] == "unwired"}
+    assert checked == alerted == drawn == expected
+    # the graph still draws the flow to the disabled reader, and the final status as final
+    edges = {(e["from_actor"], e["to_actor"], e["status"], e["edge_kind"])
+             for e in turing.view("v_pipeline_edges")}
+    assert ("a", "b", "to_disabled", "flow") in edges
+    assert ("a", None, "done", "final") in edges
+
+
 # -- pgmq boundary --------------------------------------------------------------------------------
 def send(conn: psycopg.Connection, message: object) -> int:
     return conn.execute("select pgmq.send('turing_inbox', %s::jsonb)",
