@@ -361,7 +361,7 @@ def test_options_come_from_the_environment_and_secrets_are_masked(
     env = {**os.environ, "TURING_MODEL": QWEN, "TURING_CONCURRENCY": "3",
            "TURING_DSN": with_password, "TURING_EXIT_WHEN_IDLE": "0.5",
            "TURING_OLLAMA_HOST": "http://127.0.0.1:9", "TURING_LOG_FORMAT": "json"}
-    out = subprocess.run([sys.executable, "-m", "turing_pg.runner_cli"], env=env,
+    out = subprocess.run([sys.executable, "-m", "turing_pg.cli.runner"], env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert '"concurrency": 3' in out.stderr and '"event": "idle_exit"' in out.stderr
@@ -371,7 +371,7 @@ def test_options_come_from_the_environment_and_secrets_are_masked(
 def test_unknown_model_is_refused_with_the_known_ones(dsn: str, turing: Turing) -> None:
     turing.register_actor(llm_actor("classify", QWEN))
     out = subprocess.run(
-        [sys.executable, "-m", "turing_pg.runner_cli", "--model", "nope:1b", "--dsn", dsn],
+        [sys.executable, "-m", "turing_pg.cli.runner", "--model", "nope:1b", "--dsn", dsn],
         capture_output=True, text=True, timeout=60)
     assert out.returncode == 4
     assert 'unknown model(s): nope:1b' in out.stderr and QWEN in out.stderr

@@ -1,4 +1,8 @@
-"""`turing-runner`: serve every enabled actor of a model (one runner per GPU) until stopped."""
+"""`turing-runner`: serve every enabled actor of a model (one runner per GPU) until stopped.
+
+A command of its own (console script `turing-runner`, or `python -m turing_pg.cli.runner`), not
+a subcommand of `turing`.
+"""
 
 from __future__ import annotations
 
@@ -108,7 +112,7 @@ def main(model: tuple[str, ...], models: str | None, concurrency: int, batch: in
     except TuringError as exc:
         logs.event("error", error=str(exc), level=logging.ERROR)
         click.echo(f"turing-runner: {exc}", err=True)
-        code = getattr(exc, "exit_code", 1)
+        code = exc.exit_code
     sys.stdout.flush()
     sys.stderr.flush()
     if threading.active_count() > 1:
