@@ -25,18 +25,21 @@ class Exit(IntEnum):
     ERROR = 1, "unexpected error"
     USAGE = 2, "bad usage or argument"
     INVALID_DEFINITION = 3, "invalid definition"
-    UNKNOWN = 4, "unknown actor, model or ticket"
+    UNKNOWN = 4, "unknown actor/model/ticket"
     REFUSED = 5, "refused by an invariant"
     WORK_QUERY_FAILED = 6, "work_query failed at run time"
     DB_UNREACHABLE = 7, "database unreachable"
     SCHEMA = 8, "schema error"
 
 
-def describe(*codes: Exit | tuple[Exit, str]) -> str:
+def describe(*codes: Exit | tuple[Exit, str], others: str | None = None) -> str:
     """The sentence `Exit codes: 0 ok; 3 invalid definition (work_query, actor, output); …` for
-    the given codes, in order; a code may come with a detail for the command at hand."""
+    the given codes, in order; a code may come with a detail for the command at hand, and
+    `others` ends the list (e.g. "the others as in `turing --help`")."""
     parts = []
     for item in codes:
         code, detail = item if isinstance(item, tuple) else (item, "")
         parts.append(f"{code.value} {code.doc}" + (f" ({detail})" if detail else ""))
+    if others:
+        parts.append(others)
     return "Exit codes: " + "; ".join(parts) + "."

@@ -12,10 +12,24 @@ import click
 
 from turing_pg import __version__
 from turing_pg.cli import actors, db, demo, human, maintenance, monitor, work
+from turing_pg.cli.options import exit_codes
+from turing_pg.exits import Exit
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="turing")
+@exit_codes(
+    Exit.OK,
+    (Exit.ERROR, "or `check` found an error, or `demo` did not drain"),
+    Exit.USAGE,
+    (Exit.INVALID_DEFINITION, "work_query, actor, output"),
+    (Exit.UNKNOWN, "or `cancel` found the ticket not open"),
+    (Exit.REFUSED, "duplicate open ticket, chain too deep, loop, illegal transition"),
+    Exit.WORK_QUERY_FAILED,
+    Exit.DB_UNREACHABLE,
+    (Exit.SCHEMA, "migration failed or changed"),
+    others=None,
+)
 def main() -> None:
     """Turing: chain AI models, scripts and humans over data in PostgreSQL.
 

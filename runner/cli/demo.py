@@ -8,6 +8,7 @@ import click
 
 from turing_pg.cli.options import (
     common_options,
+    exit_codes,
     format_table,
     handle_errors,
     print_data,
@@ -27,6 +28,7 @@ from turing_pg.exits import Exit
               help="Give up waiting for the pipeline to drain after this many seconds.")
 @common_options
 @handle_errors
+@exit_codes((Exit.OK, "drained"), (Exit.ERROR, "or the pipeline did not drain within --timeout"))
 def demo(limit: int | None, ollama_host: str | None, time_scale: float, timeout_s: float,
          dsn: str | None, as_json: bool, verbose: int) -> None:
     """Run the taxonomy demo pipeline end to end (embedded server by default).

@@ -13,6 +13,7 @@ import click
 from turing_pg.cli.options import (
     client,
     common_options,
+    exit_codes,
     format_table,
     handle_errors,
     print_data,
@@ -132,9 +133,10 @@ def graph(output: Path | None, fmt: str, dsn: str | None, as_json: bool, verbose
 @click.command("check")
 @common_options
 @handle_errors
+@exit_codes(Exit.OK, (Exit.ERROR, "or an error-level finding exists"))
 def check(dsn: str | None, as_json: bool, verbose: int) -> None:
     """Find wiring mistakes: unwired outboxes, inboxes nobody writes, disabled actors with work,
-    work_queries that scan a large table. Exits 1 when an error-level finding exists.
+    work_queries that scan a large table.
 
     \b
     Example:

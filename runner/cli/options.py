@@ -8,6 +8,7 @@ the command modules), so the package has no import cycle.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
 import sys
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from turing_pg.db import Turing, TuringError
-from turing_pg.exits import Exit
+from turing_pg.exits import Exit, describe
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,6 +32,21 @@ def common_options(f: F) -> F:
     f = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(f)
     f = click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")(f)
     return f
+
+
+OTHER_EXIT_CODES = "the others as in `turing --help`"
+
+
+def exit_codes(*codes: Exit | tuple[Exit, str],
+               others: str | None = OTHER_EXIT_CODES) -> Callable[[F], F]:
+    """Append the `Exit codes: …` paragraph, rendered from the Exit table, to a command's
+    docstring, which click makes its --help: put it below `@click.command`."""
+
+    def decorate(f: F) -> F:
+        f.__doc__ = f"{inspect.cleandoc(f.__doc__ or '')}\n\n{describe(*codes, others=others)}"
+        return f
+
+    return decorate
 
 
 def handle_errors(f: F) -> F:

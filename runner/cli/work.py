@@ -10,6 +10,7 @@ import click
 from turing_pg.cli.options import (
     client,
     common_options,
+    exit_codes,
     format_table,
     handle_errors,
     print_data,
@@ -47,6 +48,7 @@ def submit(actor_name: str, subject_id: str, input_json: str, priority: int | No
 @click.option("--reason", default=None)
 @common_options
 @handle_errors
+@exit_codes((Exit.OK, "cancelled"), (Exit.UNKNOWN, "or the ticket is not open: nothing changed"))
 def cancel(ticket_id: int, reason: str | None, dsn: str | None, as_json: bool,
            verbose: int) -> None:
     """Cancel an open ticket (no retry). Example: turing cancel 1234 --reason 'bad input'"""
