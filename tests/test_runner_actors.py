@@ -387,6 +387,16 @@ def test_sigterm_while_idle_exits_zero_and_marks_the_runner_stopped(
     assert conn.execute("select status from turing.runners").fetchone()[0] == "stopped"
 
 
+def test_sigterm_while_waiting_for_an_unreachable_database_exits_zero(start_runner: Any) -> None:
+    """A runner waits for its database instead of giving up (there is no exit 7 for it); being
+    stopped while it waits is an ordinary stop."""
+    runner = start_runner("--model", QWEN,
+                          "--dsn", "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
+    runner.wait_event("db_unavailable")
+    runner.signal(signal.SIGTERM)
+    assert runner.wait(timeout=20) == 0
+
+
 def test_two_gpus_serving_the_same_models_start_on_different_ones(
         turing: Turing, conn: psycopg.Connection, fake_ollama: Any, start_runner: Any) -> None:
     gpus = [fake_ollama(models=fake_models(load_s=0.5), max_loaded_models=1, time_scale=0.05)

@@ -69,11 +69,11 @@ def _split_models(model: tuple[str, ...], models: str | None) -> list[str]:
 @click.option("-v", "--verbose", count=True, help="More log lines (-v: debug).")
 @click.version_option(__version__, prog_name="turing-runner")
 @exit_codes(
-    (Exit.OK, "stopped, also after SIGTERM"),
+    (Exit.OK, "stopped by SIGTERM/SIGINT or --exit-when-idle, also while it still waited for "
+              "the database"),
     Exit.ERROR,
     Exit.USAGE,
     (Exit.UNKNOWN, "an unknown --model: the message lists the known ones"),
-    (Exit.DB_UNREACHABLE, "at start, and stopped while waiting"),
     others=None,
 )
 def main(model: tuple[str, ...], models: str | None, concurrency: int, batch: int,
