@@ -79,7 +79,7 @@ WORDS = [
     "junior", "lead", "ml", "ops",
 ]
 
-RUNNER_CMD = [sys.executable, "-m", "turing_pg.runner_cli"]
+RUNNER_CMD = [sys.executable, "-m", "turing_pg.cli.runner"]
 FAKE_CMD = [sys.executable, "-m", "turing_pg.fake_ollama"]
 
 

@@ -20,6 +20,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from turing_pg.exits import Exit
+
 # --------------------------------------------------------------------------------------------
 # Errors
 
@@ -27,7 +29,7 @@ from psycopg_pool import ConnectionPool
 class TuringError(Exception):
     """Base of every error Turing reports to a user; ``exit_code`` is what the CLI exits with."""
 
-    exit_code = 1
+    exit_code = Exit.ERROR
     sqlstate: str | None = None
 
     def __init__(self, message: str, hint: str | None = None) -> None:
@@ -40,51 +42,51 @@ class TuringError(Exception):
 
 
 class InvalidWorkQuery(TuringError):
-    sqlstate, exit_code = "TR001", 3
+    sqlstate, exit_code = "TR001", Exit.INVALID_DEFINITION
 
 
 class UnknownActor(TuringError):
-    sqlstate, exit_code = "TR002", 4
+    sqlstate, exit_code = "TR002", Exit.UNKNOWN
 
 
 class UnknownModel(TuringError):
-    sqlstate, exit_code = "TR003", 4
+    sqlstate, exit_code = "TR003", Exit.UNKNOWN
 
 
 class ChainTooDeep(TuringError):
-    sqlstate, exit_code = "TR004", 5
+    sqlstate, exit_code = "TR004", Exit.REFUSED
 
 
 class ChainLoop(TuringError):
-    sqlstate, exit_code = "TR005", 5
+    sqlstate, exit_code = "TR005", Exit.REFUSED
 
 
 class DuplicateOpenTicket(TuringError):
-    sqlstate, exit_code = "TR006", 5
+    sqlstate, exit_code = "TR006", Exit.REFUSED
 
 
 class InvalidOutput(TuringError):
-    sqlstate, exit_code = "TR007", 3
+    sqlstate, exit_code = "TR007", Exit.INVALID_DEFINITION
 
 
 class IllegalTransition(TuringError):
-    sqlstate, exit_code = "TR008", 5
+    sqlstate, exit_code = "TR008", Exit.REFUSED
 
 
 class InvalidActor(TuringError):
-    sqlstate, exit_code = "TR009", 3
+    sqlstate, exit_code = "TR009", Exit.INVALID_DEFINITION
 
 
 class UnknownTicket(TuringError):
-    sqlstate, exit_code = "TR010", 4
+    sqlstate, exit_code = "TR010", Exit.UNKNOWN
 
 
 class DiscoverFailed(TuringError):
-    sqlstate, exit_code = "TR011", 6
+    sqlstate, exit_code = "TR011", Exit.WORK_QUERY_FAILED
 
 
 class InvalidArgument(TuringError):
-    sqlstate, exit_code = "TR012", 2
+    sqlstate, exit_code = "TR012", Exit.USAGE
 
 
 class InvalidDefinitionFile(TuringError):
@@ -96,7 +98,7 @@ class InvalidDefinitionFile(TuringError):
 class DatabaseUnavailable(TuringError):
     """The database cannot be reached (down, restarting, wrong DSN)."""
 
-    exit_code = 7
+    exit_code = Exit.DB_UNREACHABLE
 
 
 _BY_SQLSTATE: dict[str, type[TuringError]] = {

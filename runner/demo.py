@@ -81,7 +81,7 @@ def runners(dsn: str, models: list[str], ollama_host: str | None
     try:
         for model in models:
             procs.append(subprocess.Popen(
-                [sys.executable, "-m", "turing_pg.runner_cli", "--model", model,
+                [sys.executable, "-m", "turing_pg.cli.runner", "--model", model,
                  "--concurrency", "4", "--log-format", "json"],
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             ))

@@ -107,7 +107,7 @@ def cli_markdown() -> str:
                 walk(cmd.commands[name], [*path, name])
 
     walk(cli_main, ["turing"])
-    from turing_pg.runner_cli import main as runner_main
+    from turing_pg.cli.runner import main as runner_main
 
     walk(runner_main, ["turing-runner"])
     return "\n".join(out).rstrip() + "\n"

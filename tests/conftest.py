@@ -179,7 +179,7 @@ class RunnerProcess:
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "turing_pg.runner_cli", *args, "--log-format", "json"],
+            [sys.executable, "-m", "turing_pg.cli.runner", *args, "--log-format", "json"],
             env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
 

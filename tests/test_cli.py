@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 TURING = [sys.executable, "-m", "turing_pg.cli"]
@@ -116,3 +117,64 @@ def test_demo_runs_the_taxonomy_pipeline_end_to_end_and_is_rerunnable(dsn):
         assert {r["actor"] for r in data["dashboard"]} >= {"clean_skills", "arbitrate"}
         assert "simulated Ollama" in proc.stderr
         assert data["taxonomy"].count("\n") >= entities
+
+
+def _exit_code_entries(help_text: str) -> list[tuple[int, str, str]]:
+    """(code, phrase, detail in parentheses) for each entry of the `Exit codes:` paragraph of a
+    --help text; the closing "the others as in …" is not an entry."""
+    start = help_text.index("Exit codes:") + len("Exit codes:")
+    paragraph = " ".join(help_text[start:].split("\n\n", 1)[0].split()).rstrip(".")
+    entries, depth, current = [], 0, ""
+    for ch in paragraph + ";":  # split on `;` outside parentheses
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == ";" and depth == 0:
+            entries.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    parsed = []
+    for entry in entries:
+        if entry.startswith("the others as in"):
+            continue
+        code, _, phrase = entry.partition(" ")
+        assert code.isdigit(), f"not an exit code: {entry!r}"
+        phrase, _, detail = phrase.partition(" (")
+        parsed.append((int(code), phrase, detail.removesuffix(")")))
+    return parsed
+
+
+def test_documented_exit_codes_match_the_exit_table():
+    """Every `Exit codes:` paragraph (`turing --help`, `turing-runner --help`, and subcommands
+    with codes of their own) pairs each code with that code's phrase in turing_pg.exits, so the
+    help can no longer say 3 for a code that is 4."""
+    from turing_pg.cli import main
+    from turing_pg.db import UnknownModel
+    from turing_pg.exits import Exit
+
+    turing_help = run("--help").stdout
+    runner_help = subprocess.run([sys.executable, "-m", "turing_pg.cli.runner", "--help"],
+                                 capture_output=True, text=True, check=True, timeout=60).stdout
+    documented = {"turing": _exit_code_entries(turing_help),
+                  "turing-runner": _exit_code_entries(runner_help)}
+
+    def walk(group, prefix):
+        for name, cmd in group.commands.items():
+            with click.Context(cmd, info_name=f"{prefix} {name}") as ctx:
+                text = cmd.get_help(ctx)
+            if "Exit codes:" in text:
+                documented[f"{prefix} {name}"] = _exit_code_entries(text)
+            if isinstance(cmd, click.Group):
+                walk(cmd, f"{prefix} {name}")
+
+    walk(main, "turing")
+    assert {"turing check", "turing cancel", "turing demo"} <= set(documented)
+    for command, entries in documented.items():
+        codes = [code for code, _, _ in entries]
+        assert codes == sorted(set(codes)), f"{command}: codes out of order or repeated"
+        for code, phrase, _ in entries:
+            assert code in {e.value for e in Exit}, f"{command}: {code} is not an exit code"
+            assert phrase == Exit(code).doc, f"{command}: {code} documented as {phrase!r}"
+    assert [code for code, _, _ in documented["turing"]] == [e.value for e in Exit]
+    # the runner's unknown-model line carries the code its error really exits with
+    assert [code for code, _, detail in documented["turing-runner"]
+            if "unknown --model" in detail] == [UnknownModel.exit_code]

@@ -361,7 +361,7 @@ def test_options_come_from_the_environment_and_secrets_are_masked(
     env = {**os.environ, "TURING_MODEL": QWEN, "TURING_CONCURRENCY": "3",
            "TURING_DSN": with_password, "TURING_EXIT_WHEN_IDLE": "0.5",
            "TURING_OLLAMA_HOST": "http://127.0.0.1:9", "TURING_LOG_FORMAT": "json"}
-    out = subprocess.run([sys.executable, "-m", "turing_pg.runner_cli"], env=env,
+    out = subprocess.run([sys.executable, "-m", "turing_pg.cli.runner"], env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert '"concurrency": 3' in out.stderr and '"event": "idle_exit"' in out.stderr
@@ -371,7 +371,7 @@ def test_options_come_from_the_environment_and_secrets_are_masked(
 def test_unknown_model_is_refused_with_the_known_ones(dsn: str, turing: Turing) -> None:
     turing.register_actor(llm_actor("classify", QWEN))
     out = subprocess.run(
-        [sys.executable, "-m", "turing_pg.runner_cli", "--model", "nope:1b", "--dsn", dsn],
+        [sys.executable, "-m", "turing_pg.cli.runner", "--model", "nope:1b", "--dsn", dsn],
         capture_output=True, text=True, timeout=60)
     assert out.returncode == 4
     assert 'unknown model(s): nope:1b' in out.stderr and QWEN in out.stderr
@@ -385,6 +385,16 @@ def test_sigterm_while_idle_exits_zero_and_marks_the_runner_stopped(
     runner.signal(signal.SIGTERM)
     assert runner.wait(timeout=20) == 0
     assert conn.execute("select status from turing.runners").fetchone()[0] == "stopped"
+
+
+def test_sigterm_while_waiting_for_an_unreachable_database_exits_zero(start_runner: Any) -> None:
+    """A runner waits for its database instead of giving up (there is no exit 7 for it); being
+    stopped while it waits is an ordinary stop."""
+    runner = start_runner("--model", QWEN,
+                          "--dsn", "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
+    runner.wait_event("db_unavailable")
+    runner.signal(signal.SIGTERM)
+    assert runner.wait(timeout=20) == 0
 
 
 def test_two_gpus_serving_the_same_models_start_on_different_ones(

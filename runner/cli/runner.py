@@ -1,4 +1,8 @@
-"""`turing-runner`: serve every enabled actor of a model (one runner per GPU) until stopped."""
+"""`turing-runner`: serve every enabled actor of a model (one runner per GPU) until stopped.
+
+A command of its own (console script `turing-runner`, or `python -m turing_pg.cli.runner`), not
+a subcommand of `turing`; it shares the exit-code table and the `Exit codes:` help paragraph.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,10 @@ import threading
 import click
 
 from turing_pg import __version__, logs
+from turing_pg.cli.options import exit_codes
 from turing_pg.config import RunnerConfig
 from turing_pg.db import TuringError
+from turing_pg.exits import Exit
 
 
 def _split_models(model: tuple[str, ...], models: str | None) -> list[str]:
@@ -62,6 +68,14 @@ def _split_models(model: tuple[str, ...], models: str | None) -> list[str]:
               show_default=True, help="Log lines on stderr. [env TURING_LOG_FORMAT]")
 @click.option("-v", "--verbose", count=True, help="More log lines (-v: debug).")
 @click.version_option(__version__, prog_name="turing-runner")
+@exit_codes(
+    (Exit.OK, "stopped by SIGTERM/SIGINT or --exit-when-idle, also while it still waited for "
+              "the database"),
+    Exit.ERROR,
+    Exit.USAGE,
+    (Exit.UNKNOWN, "an unknown --model: the message lists the known ones"),
+    others=None,
+)
 def main(model: tuple[str, ...], models: str | None, concurrency: int, batch: int,
          dsn: str | None, ollama_host: str, worker: str, poll_interval: float,
          reap_interval: float, grace: float, keep_alive: str, num_ctx: int, num_predict: int,
@@ -80,10 +94,6 @@ def main(model: tuple[str, ...], models: str | None, concurrency: int, batch: in
       turing-runner --models qwen2.5:7b,llama3.1:8b      # two models sharing one GPU
       turing-runner --model cpu --concurrency 8           # script and SQL actors
       TURING_MODEL=qwen2.5:7b TURING_DSN=postgresql:///app turing-runner
-
-    \b
-    Exit codes: 0 stopped (also after SIGTERM), 2 bad usage, 3 unknown model, 7 database
-    unreachable at start and stopped while waiting, 1 unexpected error.
     """
     logs.setup(log_format, logging.DEBUG if verbose else logging.INFO)
     names = _split_models(model, models)
@@ -108,7 +118,7 @@ def main(model: tuple[str, ...], models: str | None, concurrency: int, batch: in
     except TuringError as exc:
         logs.event("error", error=str(exc), level=logging.ERROR)
         click.echo(f"turing-runner: {exc}", err=True)
-        code = getattr(exc, "exit_code", 1)
+        code = exc.exit_code
     sys.stdout.flush()
     sys.stderr.flush()
     if threading.active_count() > 1:

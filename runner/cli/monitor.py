@@ -1,0 +1,208 @@
+"""`turing status | top | graph | check | tickets | events`: what the pipeline is doing."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from turing_pg.cli.options import (
+    client,
+    common_options,
+    exit_codes,
+    format_table,
+    handle_errors,
+    print_data,
+)
+from turing_pg.db import InvalidArgument
+from turing_pg.exits import Exit
+
+
+def _status_data(t: Any) -> dict[str, Any]:
+    return {
+        "actors": t.view("v_dashboard"),
+        "runners": t.view("v_runners"),
+        "alerts": t.view("v_alerts"),
+    }
+
+
+def _status_text(d: dict[str, Any]) -> str:
+    actors = format_table(d["actors"], ["actor", "model", "enabled", "pending", "running",
+                                        "done_last_hour", "rate_per_min", "failed_last_hour",
+                                        "dead", "p95_ms", "eta"])
+    runners = format_table(d["runners"], ["worker", "models", "status", "alive",
+                                          "current_model", "current_batch_id", "in_flight",
+                                          "silent_for"])
+    alerts = "\n".join(f"[{a['severity']}] {a['alert']}: {a['message']}" for a in d["alerts"])
+    return f"{actors}\n\nrunners:\n{runners}\n\nalerts:\n{alerts or '(none)'}"
+
+
+@click.command("status")
+@common_options
+@handle_errors
+def status(dsn: str | None, as_json: bool, verbose: int) -> None:
+    """Per actor: model, pending, running, done last hour, rate, failures, p95, ETA; runners
+    alive with their model and current batch; alerts.
+
+    \b
+    Example:
+      turing status
+      turing status --json | jq '.alerts'
+    """
+    with client(dsn) as t:
+        data = _status_data(t)
+    print_data(data, as_json, _status_text)
+
+
+@click.command("top")
+@click.option("--interval", type=float, default=2.0, show_default=True,
+              help="Seconds between refreshes.")
+@click.option("--count", type=int, default=0, help="Stop after N refreshes (0 = until Ctrl-C).")
+@common_options
+@handle_errors
+def top(interval: float, count: int, dsn: str | None, as_json: bool, verbose: int) -> None:
+    """`turing status`, refreshed live until Ctrl-C.
+
+    \b
+    Example:
+      turing top --interval 1
+    """
+    n = 0
+    with client(dsn) as t:
+        try:
+            while True:
+                data = _status_data(t)
+                if as_json:
+                    click.echo(json.dumps(data, default=str))
+                else:
+                    click.clear()
+                    click.echo(time.strftime("%H:%M:%S") + "  turing top (Ctrl-C to quit)\n")
+                    click.echo(_status_text(data))
+                n += 1
+                if count and n >= count:
+                    return
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            return
+
+
+@click.command("graph")
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
+              help="Write SVG or PNG (by suffix) with Graphviz instead of printing Mermaid.")
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid",
+              show_default=True, help="What to print without --output.")
+@common_options
+@handle_errors
+def graph(output: Path | None, fmt: str, dsn: str | None, as_json: bool, verbose: int) -> None:
+    """The pipeline as a graph: actors joined by the statuses they hand on.
+
+    Unwired outboxes are drawn red, final ones green, inboxes fed from outside as circles.
+
+    \b
+    Example:
+      turing graph > pipeline.mmd
+      turing graph -o pipeline.svg
+    """
+    from turing_pg import graph as g
+
+    with client(dsn) as t:
+        nodes = [
+            g.Node(r["name"], r["definition"]["kind"], r["definition"]["model"],
+                   r["definition"]["enabled"])
+            for r in t.actor_definitions()
+        ]
+        edges = [g.Edge(**e) for e in t.view("v_pipeline_edges")]
+    if as_json:
+        print_data({"nodes": [n.__dict__ for n in nodes], "edges": [e.__dict__ for e in edges]},
+                   True)
+        return
+    if output is not None:
+        try:
+            g.render(g.dot(nodes, edges), output)
+        except (g.RendererMissing, ValueError) as exc:
+            raise InvalidArgument(str(exc)) from exc
+        click.echo(f"wrote {output}")
+        return
+    click.echo(g.mermaid(nodes, edges) if fmt == "mermaid" else g.dot(nodes, edges), nl=False)
+
+
+@click.command("check")
+@common_options
+@handle_errors
+@exit_codes(Exit.OK, (Exit.ERROR, "or an error-level finding exists"))
+def check(dsn: str | None, as_json: bool, verbose: int) -> None:
+    """Find wiring mistakes: unwired outboxes, inboxes nobody writes, disabled actors with work,
+    work_queries that scan a large table.
+
+    \b
+    Example:
+      turing check && echo wired
+    """
+    with client(dsn) as t:
+        findings = t.check_pipeline()
+    print_data(findings, as_json, lambda f: "\n".join(
+        f"[{x['severity']}] {x['actor']}: {x['message']}" for x in f) or "no findings")
+    if any(f["severity"] == "error" for f in findings):
+        sys.exit(Exit.ERROR)
+
+
+@click.command("tickets")
+@click.option("--actor", default=None)
+@click.option("--status", default=None,
+              type=click.Choice(["pending", "running", "completed", "failed", "timed_out",
+                                 "cancelled", "dead"]))
+@click.option("--subject", default=None, help="subject_id")
+@click.option("--chain", type=int, default=None, help="chain_id")
+@click.option("--limit", type=int, default=50, show_default=True)
+@common_options
+@handle_errors
+def tickets(actor: str | None, status: str | None, subject: str | None, chain: int | None,
+            limit: int, dsn: str | None, as_json: bool, verbose: int) -> None:
+    """List tickets (every attempt), newest first.
+
+    \b
+    Example:
+      turing tickets --actor classifier_a --status failed
+      turing tickets --subject 42
+    """
+    with client(dsn) as t:
+        rows = t.find_tickets(actor=actor, status=status, subject_id=subject, chain_id=chain,
+                              limit=limit)
+    print_data(rows, as_json, lambda r: format_table(r, ["ticket_id", "actor", "subject_id",
+                                                         "status", "attempt", "chain_id",
+                                                         "worker", "finished_at", "error"]))
+
+
+@click.command("events")
+@click.option("--follow", "-f", is_flag=True, help="Keep reading until Ctrl-C.")
+@click.option("--limit", type=int, default=100, show_default=True)
+@common_options
+@handle_errors
+def events(follow: bool, limit: int, dsn: str | None, as_json: bool, verbose: int) -> None:
+    """Read events (ticket finished/failed/dead, runner started/stopped, alerts) from the pgmq
+    queue turing_events. Each event is archived once printed (one consumer; other consumers
+    should read the queue with pgmq themselves).
+
+    \b
+    Example:
+      turing events -f --json
+    """
+    with client(dsn) as t:
+        try:
+            while True:
+                for r in t.read_events(limit):
+                    m = r["message"]
+                    if as_json:
+                        click.echo(json.dumps(m, default=str))
+                    else:
+                        detail = {k: v for k, v in m.items() if k not in ("event", "at")}
+                        click.echo(f"{m.get('at', '')}  {m.get('event')}  {json.dumps(detail)}")
+                if not follow:
+                    return
+                time.sleep(1.0)
+        except KeyboardInterrupt:
+            return

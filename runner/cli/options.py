@@ -1,0 +1,111 @@
+"""What every `turing` command shares: the --dsn/--json/-v options, the error handler that maps
+domain errors to a sentence and an exit code, the client factory and the output helpers.
+
+Command modules import these from here, never from `turing_pg.cli` (whose `__init__` imports
+the command modules), so the package has no import cycle.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from turing_pg.db import Turing, TuringError
+from turing_pg.exits import Exit, describe
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def common_options(f: F) -> F:
+    """--dsn, --json and -v on every command that talks to the database."""
+    f = click.option(
+        "--dsn", envvar="TURING_DSN", default=None, metavar="DSN",
+        help="PostgreSQL to use (env TURING_DSN). Default: the embedded server, started on demand.",
+    )(f)
+    f = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(f)
+    f = click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")(f)
+    return f
+
+
+OTHER_EXIT_CODES = "the others as in `turing --help`"
+
+
+def exit_codes(*codes: Exit | tuple[Exit, str],
+               others: str | None = OTHER_EXIT_CODES) -> Callable[[F], F]:
+    """Append the `Exit codes: …` paragraph, rendered from the Exit table, to a command's
+    docstring, which click makes its --help: put it below `@click.command`."""
+
+    def decorate(f: F) -> F:
+        f.__doc__ = f"{inspect.cleandoc(f.__doc__ or '')}\n\n{describe(*codes, others=others)}"
+        return f
+
+    return decorate
+
+
+def handle_errors(f: F) -> F:
+    """Map domain errors to a sentence and a fixed exit code."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from turing_pg.pgserver import EmbeddedServerError
+        from turing_pg.schema import SchemaError
+
+        verbose = kwargs.get("verbose", 0)
+        logging.basicConfig(level=logging.WARNING - 10 * min(verbose or 0, 2))
+        try:
+            return f(*args, **kwargs)
+        except TuringError as exc:
+            click.secho(f"error: {exc.message}", fg="red", err=True)
+            if exc.hint:
+                click.echo(f"hint: {exc.hint}", err=True)
+            sys.exit(exc.exit_code)
+        except SchemaError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(Exit.SCHEMA)
+        except EmbeddedServerError as exc:
+            click.secho(f"error: embedded PostgreSQL: {exc}", fg="red", err=True)
+            click.echo("hint: pass --dsn to use another server, or see the log named above",
+                       err=True)
+            sys.exit(Exit.DB_UNREACHABLE)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def target_dsn(dsn: str | None) -> str:
+    """The DSN given, else $TURING_DSN, else the embedded server's (started on demand)."""
+    from turing_pg.pgserver import resolve_dsn
+
+    return resolve_dsn(dsn)
+
+
+def client(dsn: str | None) -> Turing:
+    return Turing(target_dsn(dsn), max_size=2)
+
+
+def print_data(data: Any, as_json: bool, text: Callable[[Any], str] | None = None) -> None:
+    """JSON with --json, else `text(data)` (or the data itself)."""
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    elif text is not None:
+        click.echo(text(data))
+    else:
+        click.echo(data)
+
+
+def format_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    """Rows as left-aligned text columns (all keys of the first row unless columns are given)."""
+    if not rows:
+        return "(none)"
+    columns = columns or list(rows[0].keys())
+    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(lines)

@@ -1,0 +1,116 @@
+"""`turing submit | cancel | retry | dead | dead retry`: put work in, take it out, bring it back."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from turing_pg.cli.options import (
+    client,
+    common_options,
+    exit_codes,
+    format_table,
+    handle_errors,
+    print_data,
+)
+from turing_pg.db import InvalidArgument
+from turing_pg.exits import Exit
+
+
+@click.command("submit")
+@click.argument("actor_name", metavar="ACTOR")
+@click.argument("subject_id", metavar="SUBJECT")
+@click.option("--input", "input_json", default="{}", help="Ticket input as a JSON object.")
+@click.option("--priority", type=int, default=None, help="Higher is claimed first.")
+@common_options
+@handle_errors
+def submit(actor_name: str, subject_id: str, input_json: str, priority: int | None,
+           dsn: str | None, as_json: bool, verbose: int) -> None:
+    """Ask ACTOR to work on SUBJECT now (a new chain).
+
+    \b
+    Example:
+      turing submit scorer 42 --input '{"title": "Nurse"}'
+    """
+    try:
+        data = json.loads(input_json)
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument(f"--input is not JSON: {exc}", "pass a JSON object") from exc
+    with client(dsn) as t:
+        ticket = t.submit(actor_name, subject_id, data, priority)
+    print_data({"ticket_id": ticket}, as_json, lambda d: f"ticket {d['ticket_id']} pending")
+
+
+@click.command("cancel")
+@click.argument("ticket_id", type=int)
+@click.option("--reason", default=None)
+@common_options
+@handle_errors
+@exit_codes((Exit.OK, "cancelled"), (Exit.UNKNOWN, "or the ticket is not open: nothing changed"))
+def cancel(ticket_id: int, reason: str | None, dsn: str | None, as_json: bool,
+           verbose: int) -> None:
+    """Cancel an open ticket (no retry). Example: turing cancel 1234 --reason 'bad input'"""
+    with client(dsn) as t:
+        ok = t.cancel_ticket(ticket_id, reason)
+    print_data({"ticket_id": ticket_id, "cancelled": ok}, as_json,
+               lambda d: "cancelled" if ok else "not open (nothing changed)")
+    if not ok:
+        sys.exit(Exit.UNKNOWN)
+
+
+@click.group("dead", invoke_without_command=True)
+@click.option("--limit", type=int, default=50, show_default=True,
+              help="Show the newest N dead letters; 0 for all.")
+@common_options
+@click.pass_context
+@handle_errors
+def dead(ctx: click.Context, limit: int, dsn: str | None, as_json: bool, verbose: int) -> None:
+    """The dead letters (attempts exhausted), newest first, with `dead retry`.
+
+    \b
+    Example:
+      turing dead
+      turing dead --limit 0 --json > dead.json
+      turing dead retry 1234
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if limit < 0:
+        raise InvalidArgument(f"--limit {limit} is negative", "pass a count, or 0 for all")
+    with client(dsn) as t:
+        rows = t.dead_letters(limit or None)
+    print_data(rows, as_json, lambda r: format_table(r, ["ticket_id", "actor", "subject_id",
+                                                         "attempt", "failure_kind",
+                                                         "finished_at", "error"]))
+
+
+@dead.command("retry")
+@click.argument("ticket_ids", type=int, nargs=-1)
+@click.option("--all", "retry_all", is_flag=True, help="Retry every dead letter.")
+@common_options
+@handle_errors
+def dead_retry(ticket_ids: tuple[int, ...], retry_all: bool, dsn: str | None, as_json: bool,
+               verbose: int) -> None:
+    """Retry dead letters as new tickets. Example: turing dead retry 1234 1235"""
+    with client(dsn) as t:
+        ids = list(ticket_ids)
+        if retry_all:
+            ids = [r["ticket_id"] for r in t.view("v_dead_letters")]
+        if not ids:
+            raise InvalidArgument("no ticket to retry", "name ticket ids or pass --all")
+        new = {i: t.retry_dead(i) for i in ids}
+    print_data(new, as_json,
+               lambda d: "\n".join(f"dead {k} -> new ticket {v}" for k, v in d.items()))
+
+
+@click.command("retry")
+@click.argument("ticket_id", type=int)
+@common_options
+@handle_errors
+def retry(ticket_id: int, dsn: str | None, as_json: bool, verbose: int) -> None:
+    """Retry one dead ticket (same as `turing dead retry`). Example: turing retry 1234"""
+    with client(dsn) as t:
+        new = t.retry_dead(ticket_id)
+    print_data({"ticket_id": new}, as_json, lambda d: f"new ticket {d['ticket_id']}")
