@@ -377,3 +377,19 @@ def test_slow_work_query_is_cut_by_the_statement_timeout_and_claims_go_on(dsn, t
         ).fetchone()
     assert sorted(r[0] for r in claimed) == ["quick", "quick"]
     assert error[0].startswith("work_query cancelled") and error[1] is True
+
+
+def test_an_actor_with_history_cannot_be_deleted(turing, conn):
+    """The history names its actor for good: with no foreign key on ticket_history (it cost a
+    lookup per completion), a trigger refuses the delete instead."""
+    turing.register_actor(dict(name="kept", kind="script", script="cat"))
+    turing.register_actor(dict(name="fresh", kind="script", script="cat"))
+    turing.submit("kept", "1")
+    [t] = turing.claim_batch("cpu", "w", 1)
+    assert turing.complete_ticket(t.ticket_id, t.lease_token, {})
+    with pytest.raises(psycopg.Error, match="has finished tickets and cannot be deleted"):
+        conn.execute("delete from turing.actors where name = 'kept'")
+    conn.execute("delete from turing.actor_discovery where actor_id = "
+                 "(select actor_id from turing.actors where name = 'fresh')")
+    conn.execute("delete from turing.actors where name = 'fresh'")
+    assert [r[0] for r in conn.execute("select name from turing.actors")] == ["kept"]
