@@ -102,18 +102,14 @@ class ProcrastinateQueue:
 
 
 # -- PgQueuer --------------------------------------------------------------------------------
-def pgqueuer_driver_name() -> str:
-    """asyncpg is PgQueuer's own first-choice driver; psycopg's async driver is the fallback
-    when asyncpg is not installed."""
-    try:
-        import asyncpg  # noqa: F401
-    except ImportError:
-        return "psycopg"
-    return "asyncpg"
+# why: PgQueuer runs on asyncpg (its first choice) or on psycopg's async driver; both are
+# measured, since a drain through one can behave differently from the other (with psycopg the
+# drain mode waited ~5 s before it noticed the queue was empty, which inflated Turing's lead).
+PGQUEUER_DRIVERS = ("asyncpg", "psycopg")
 
 
-async def _pgqueuer_driver(dsn: str) -> Any:
-    if pgqueuer_driver_name() == "asyncpg":
+async def _pgqueuer_driver(dsn: str, driver: str) -> Any:
+    if driver == "asyncpg":
         import asyncpg
         from pgqueuer import AsyncpgDriver
 
@@ -128,15 +124,15 @@ async def _pgqueuer_driver(dsn: str) -> Any:
     return PsycopgDriver(await psycopg.AsyncConnection.connect(dsn, autocommit=True))
 
 
-def pgqueuer_worker(index: int, barrier: Barrier, *, dsn: str, batch: int) -> WorkerReport:
+def pgqueuer_worker(index: int, barrier: Barrier, *, dsn: str, batch: int, driver: str
+                    ) -> WorkerReport:
     from pgqueuer import Queries, QueueManager
     from pgqueuer.types import QueueExecutionMode
 
     ran = 0
 
     async def main() -> WorkerReport:
-        driver = await _pgqueuer_driver(dsn)
-        qm = QueueManager(Queries(driver))
+        qm = QueueManager(Queries(await _pgqueuer_driver(dsn, driver)))
 
         @qm.entrypoint("noop")
         async def noop(job: Any) -> None:
@@ -155,14 +151,13 @@ def pgqueuer_worker(index: int, barrier: Barrier, *, dsn: str, batch: int) -> Wo
 async def _pgqueuer_install(dsn: str) -> None:
     from pgqueuer import Queries
 
-    driver = await _pgqueuer_driver(dsn)
-    await Queries(driver).install()
+    await Queries(await _pgqueuer_driver(dsn, "psycopg")).install()
 
 
 async def _pgqueuer_enqueue(dsn: str, n: int) -> None:
     from pgqueuer import Queries
 
-    queries = Queries(await _pgqueuer_driver(dsn))
+    queries = Queries(await _pgqueuer_driver(dsn, "psycopg"))
     for start in range(0, n, 5000):
         k = min(5000, n - start)
         await queries.enqueue(["noop"] * k, [None] * k, [0] * k)
@@ -170,20 +165,23 @@ async def _pgqueuer_enqueue(dsn: str, n: int) -> None:
 
 @dataclass
 class PgQueuerQueue:
-    """PgQueuer's QueueManager in drain mode, `batch` jobs per dequeue."""
+    """PgQueuer's QueueManager in drain mode, `batch` jobs per dequeue, on one driver."""
 
     dsn: str
+    driver: str = "asyncpg"
     name: str = "PgQueuer"
     note: str = ""
 
     def setup(self) -> None:
-        asyncio.run(_pgqueuer_install(self.dsn))
+        # why: both driver variants share one database; installing twice would fail.
+        if scalar(self.dsn, "select to_regclass('pgqueuer') is null"):
+            asyncio.run(_pgqueuer_install(self.dsn))
 
     def load(self, n: int, batch: int, workers: int) -> dict[str, Any]:
         execute(self.dsn, "truncate pgqueuer", "truncate pgqueuer_log")
         asyncio.run(_pgqueuer_enqueue(self.dsn, n))
         execute(self.dsn, "vacuum analyze pgqueuer", "checkpoint")
-        return {"dsn": self.dsn, "batch": batch}
+        return {"dsn": self.dsn, "batch": batch, "driver": self.driver}
 
     def check(self, n: int, params: dict[str, Any]) -> None:
         left = scalar(self.dsn, "select count(*) from pgqueuer")

@@ -40,7 +40,7 @@ from harness import (
     run_drain,
     server_facts,
 )
-from peers import PgQueuerQueue, ProcrastinateQueue, pgqueuer_driver_name
+from peers import PGQUEUER_DRIVERS, PgQueuerQueue, ProcrastinateQueue
 from throughput import PgmqQueue, RawQueue, TuringQueue
 
 REPO = Path(__file__).resolve().parent.parent
@@ -121,8 +121,9 @@ def bench_throughput(server: BenchServer, plan: Plan, profile: bool) -> Throughp
         PgmqQueue(tp, name="pgmq (delete)", note="pgmq.read + pgmq.delete(ids)"),
         PgmqQueue(tp, finish="archive", name="pgmq (archive)",
                   note="pgmq.read + pgmq.archive(ids): keeps history like Turing"),
-        PgQueuerQueue(pgq, note=f"QueueManager drain mode, {pgqueuer_driver_name()} driver, "
-                      "batch_size = batch"),
+        *(PgQueuerQueue(pgq, driver=d, name=f"PgQueuer ({d})",
+                        note=f"QueueManager drain mode, {d} driver, batch_size = batch")
+          for d in PGQUEUER_DRIVERS),
         ProcrastinateQueue(procr, note="one job per fetch query; batch 50 column: 50 concurrent "
                            "async jobs per worker (concurrency=50) instead of a batch"),
     ]
@@ -176,6 +177,15 @@ def report_throughput(r: ThroughputResult, plan: Plan) -> list[str]:
         "its own connection (psycopg, autocommit: every claim and every completion is a "
         "committed transaction). Throughput = jobs / (last worker end - first worker start). "
         f"Best of {plan.rounds} round(s); every drain is checked (all jobs done exactly once).",
+        "",
+        "Durability is the server default for everyone (fsync on, synchronous_commit on), with "
+        "one exception inside Turing: `claim_batch` commits its own transaction with "
+        "`synchronous_commit = off`, so a claim does not wait for the WAL flush. A claim lost in "
+        "a server crash is harmless: its tickets are still pending, the runner's late result and "
+        "heartbeats for them are refused by the lease-token fence, and the work is claimed "
+        "again. Completions (`complete_batch`, `fail_batch`) wait for the flush, as every "
+        "peer's completions do. PgQueuer is measured on both of its drivers, asyncpg (its "
+        "first choice) and psycopg's async driver.",
         "",
         "| system | 1 worker, batch 1 | 1 worker, batch 50 | 4 workers, batch 1 "
         "| 4 workers, batch 50 | how |",
