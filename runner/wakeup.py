@@ -43,7 +43,7 @@ class Listener(threading.Thread):
                 self.connected.clear()
                 self.reconnects += 1
                 logs.event("listener_lost", error=str(exc).strip().splitlines()[0][:200],
-                           retry_in_s=backoff, level=30)
+                           retry_in_s=backoff, level=logs.WARNING)
                 self.stopping.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
 
