@@ -22,6 +22,10 @@ class Result:
       variable missing from the work_query);
     * `released`: the ticket goes back to pending without an attempt charged (a person
       skipped it);
+    * `fault`: the infrastructure failed, not the work (the model server unreachable or
+      refusing connections, 503 past its retries, its runner process crashed), or a runner
+      setting makes every call fail alike (`setting` names it): the ticket goes back to pending
+      without an attempt charged, and the runner's breaker for `backend` counts it;
     * `unknown`: the executor ran it inside the database and cannot tell whether that
       committed (the connection broke); the lease decides, nothing is reported.
 
@@ -34,6 +38,8 @@ class Result:
     error: str | None = None
     retryable: bool = True
     recorded: Outcome | None = None
+    backend: str | None = None  # fault: the model server (host, credentials masked)
+    setting: str | None = None  # fault: the runner option every call fails on, if one
 
     @classmethod
     def ok(cls, output: Any) -> Result:
@@ -50,6 +56,10 @@ class Result:
     @classmethod
     def released(cls, reason: str) -> Result:
         return cls("released", error=reason)
+
+    @classmethod
+    def fault(cls, error: str, *, backend: str, setting: str | None = None) -> Result:
+        return cls("fault", error=error, backend=backend, setting=setting)
 
     @classmethod
     def unknown(cls, error: str) -> Result:
@@ -93,6 +103,11 @@ class Executor(Protocol):
 
     def switch_model(self, previous: str | None, model: str) -> None:
         """The runner moves its GPU from `previous` to `model` (unload, then preload)."""
+        ...
+
+    def probe(self) -> str | None:
+        """A cheap check of the backend this executor calls (e.g. GET /api/version): None when
+        it answers, else what failed. The runner's breaker probes with it while open."""
         ...
 
     def stop_all(self) -> int:

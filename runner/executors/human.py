@@ -29,6 +29,9 @@ class HumanExecutor:
     def switch_model(self, previous: str | None, model: str) -> None:
         pass
 
+    def probe(self) -> str | None:
+        return None  # why: no remote backend of its own
+
     def stop_all(self) -> int:
         return 0
 

@@ -58,6 +58,14 @@ class LlmExecutor:
             # with a clear error if the model is really missing.
             logs.event("preload_failed", model=model, error=str(exc), level=logs.WARNING)
 
+    def probe(self) -> str | None:
+        """GET /api/version on the model server: None when it answers."""
+        try:
+            self._client(5.0).ps()
+        except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
     def stop_all(self) -> int:
         return 0  # why: each call watches attempt.cancel and its own deadline
 

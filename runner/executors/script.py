@@ -53,6 +53,9 @@ class ScriptExecutor:
     def switch_model(self, previous: str | None, model: str) -> None:
         pass  # why: a script's resource has nothing to load
 
+    def probe(self) -> str | None:
+        return None  # why: no remote backend of its own
+
     def stop_all(self) -> int:
         """Kill the process groups of every script still running (at the end of the grace)."""
         with self._lock:

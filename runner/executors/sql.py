@@ -20,6 +20,9 @@ class SqlExecutor:
     def switch_model(self, previous: str | None, model: str) -> None:
         pass  # why: the database is the resource; nothing to load
 
+    def probe(self) -> str | None:
+        return None  # why: no remote backend of its own
+
     def stop_all(self) -> int:
         return 0  # why: a statement in flight ends with its statement_timeout or its lease
 
