@@ -106,7 +106,7 @@ class Executor(Protocol):
         ...
 
     def probe(self) -> str | None:
-        """A cheap check of the backend this executor calls (e.g. GET /api/version): None when
+        """A cheap check of the backend this executor calls (e.g. GET /api/ps): None when
         it answers, else what failed. The runner's breaker probes with it while open."""
         ...
 

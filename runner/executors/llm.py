@@ -59,7 +59,7 @@ class LlmExecutor:
             logs.event("preload_failed", model=model, error=str(exc), level=logs.WARNING)
 
     def probe(self) -> str | None:
-        """GET /api/version on the model server: None when it answers."""
+        """GET /api/ps on the model server (cheap, loads nothing): None when it answers."""
         try:
             self._client(5.0).ps()
         except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
