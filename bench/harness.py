@@ -130,7 +130,7 @@ def claim_and_complete(conn: psycopg.Connection[Any], model: str, worker: str, n
     t0 = time.perf_counter()
     rows = conn.execute(
         "select * from turing.claim_batch(p_model => %(m)s, p_worker => %(w)s, p_limit => %(n)s, "
-        "p_known_revisions => '{}')",
+        "p_known_revisions => '{}', p_start_now => %(n)s)",
         {"m": model, "w": worker, "n": n},
     ).fetchall()
     t1 = time.perf_counter()

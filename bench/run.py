@@ -289,7 +289,7 @@ def bench_history(server: BenchServer, plan: Plan, latency: bool, views: bool
         res.plans["the claim statement in claim_batch (big history)"] = history.explain_nested(
             dsns["big"],
             "select * from turing.claim_batch(p_model => %(m)s, p_worker => %(w)s, "
-            "p_limit => %(n)s, p_known_revisions => '{}')",
+            "p_limit => %(n)s, p_known_revisions => '{}', p_start_now => %(n)s)",
             {"m": history.CLAIM_MODEL, "w": history.CLAIM_WORKER, "n": history.CLAIM_BATCH},
             "with picked as")
     if views:

@@ -12,7 +12,13 @@ grant usage on schema turing to turing_runner, turing_viewer, turing_admin;
 
 grant execute on function
 turing.claim_batch(text, text, integer),
-turing.claim_batch(text, text, integer, bigint[]),
+turing.claim_batch(text, text, integer, bigint[], integer),
+turing.start_tickets(text, bigint[], uuid[]),
+turing.return_tickets(text, bigint[], uuid[], text),
+turing.top_up(text),
+turing.discover_due(text, integer),
+turing.report_backend(text, text, text, text, text, text),
+turing.maintain(text, interval),
 turing.complete_ticket(bigint, uuid, jsonb),
 turing.complete_batch(bigint[], uuid[], jsonb[]),
 turing.fail_ticket(bigint, uuid, text, text, boolean),

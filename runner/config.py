@@ -30,6 +30,7 @@ class RunnerConfig:
     num_predict: int = 1024
     log_format: str = "text"
     exit_when_idle: float = 0.0  # seconds with nothing to do before exiting; 0 = never
+    discover_timeout: float = 300.0  # the time one actor's work_query may take in discovery
     load_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -55,3 +56,17 @@ def mask_dsn(dsn: str) -> str:
     if params.get("password"):
         params["password"] = "***"
     return make_conninfo(**params)
+
+
+def mask_url(url: str) -> str:
+    """A URL with the password of its user info replaced by *** (http://u:***@host)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable url>"
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -18,6 +18,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
+from psycopg.types.string import TextLoader
 from psycopg_pool import ConnectionPool
 
 from turing_pg.exits import Exit
@@ -173,7 +174,11 @@ class ClaimedTicket:
     input: dict[str, Any]
     attempt: int
     chain_id: int
+    started: bool  # started by the claim; False = claimed ahead, start with start_tickets
     actor: ActorRuntime
+    # why: one ticket whose input cannot be decoded here (e.g. JSON nested deeper than Python's
+    # recursion limit) must fail alone, with the reason, not take its batch down with it.
+    input_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -184,6 +189,7 @@ class Outcome:
     accepted: bool
     status: str | None
     retry_ticket_id: int | None = None
+    error: str | None = None  # why it failed, when the database made it fail (on_complete)
 
 
 @dataclass(frozen=True)
@@ -196,6 +202,17 @@ class ActorState:
     running: int
     expired: int
     dead: int
+
+
+def _decode_input(text: str) -> tuple[dict[str, Any], str | None]:
+    """A ticket input as the claim sent it (JSON text): (input, None), or ({}, why not)."""
+    try:
+        return json.loads(text), None
+    except RecursionError:
+        return {}, ("the ticket's input is JSON nested too deeply to decode (Python's recursion "
+                    "limit); flatten it in the work_query or the submit")
+    except ValueError as exc:
+        return {}, f"the ticket's input cannot be decoded as JSON: {exc}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -316,15 +333,29 @@ class Turing:
              "i": Jsonb(info or {})},
         )
 
-    def claim_batch(self, model: str, worker: str, limit: int) -> list[ClaimedTicket]:
-        """Claim up to `limit` tickets of `model`. The database sends an actor's definition only
-        for revisions this client has not seen; they are kept in `self.actors`."""
-        rows = self._rows(
-            "select * from turing.claim_batch(p_model => %(m)s, p_worker => %(w)s, "
-            "p_limit => %(n)s, p_known_revisions => %(k)s)",
-            {"m": model, "w": worker, "n": limit, "k": list(self.actors)},
-        )
-        fresh = {r["actor_revision"]: ActorRuntime(revision=r["actor_revision"], **r["actor"])
+    def claim_batch(self, model: str, worker: str, limit: int, *,
+                    start_now: int | None = None, discover: bool = True) -> list[ClaimedTicket]:
+        """Claim up to `limit` tickets of `model` and start the first `start_now` of them (all by
+        default). With `discover`, the actors of `model` due for discovery are topped up first,
+        in their own calls; a runner discovers from its own thread instead, so a slow
+        work_query never delays its claims. The database sends an actor's definition only for
+        revisions this client has not seen; they are kept in `self.actors`."""
+        if discover:
+            self.top_up_model(model, limit)
+        with mapped_errors(), self.pool.connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            # why: JSON is decoded here, row by row, so one undecodable input fails its own
+            # ticket instead of raising for the whole claim after it committed.
+            cur.adapters.register_loader("jsonb", TextLoader)
+            cur.execute(
+                "select * from turing.claim_batch(p_model => %(m)s, p_worker => %(w)s, "
+                "p_limit => %(n)s, p_known_revisions => %(k)s, p_start_now => %(s)s)",
+                {"m": model, "w": worker, "n": limit, "k": list(self.actors),
+                 "s": limit if start_now is None else start_now},
+            )
+            rows = cur.fetchall()
+        fresh = {r["actor_revision"]: ActorRuntime(revision=r["actor_revision"],
+                                                   **json.loads(r["actor"]))
                  for r in rows if r["actor"] is not None}
         if fresh:
             if len(self.actors) + len(fresh) > ACTOR_CACHE_SIZE:
@@ -332,12 +363,71 @@ class Turing:
                 used = {r["actor_revision"] for r in rows}
                 self.actors = {k: v for k, v in self.actors.items() if k in used}
             self.actors.update(fresh)
-        return [
-            ClaimedTicket(r["ticket_id"], r["lease_token"], r["batch_id"], r["subject_id"],
-                          r["input"], r["attempt"], r["chain_id"],
-                          self.actors[r["actor_revision"]])
-            for r in rows
-        ]
+        out = []
+        for r in rows:
+            data, error = _decode_input(r["input"])
+            out.append(ClaimedTicket(
+                r["ticket_id"], r["lease_token"], r["batch_id"], r["subject_id"], data,
+                r["attempt"], r["chain_id"], r["started"], self.actors[r["actor_revision"]],
+                error))
+        return out
+
+    def top_up_model(self, model: str, want: int = 1) -> int:
+        """Discover for every actor of `model` that discover_due names, one call each."""
+        return sum(self.top_up(a) for a in self.discover_due(model, want))
+
+    def discover_due(self, model: str, want: int = 1) -> list[str]:
+        return [r["actor"] for r in self._rows(
+            "select actor from turing.discover_due(p_model => %(m)s, p_want => %(n)s)",
+            {"m": model, "n": want})]
+
+    def top_up(self, actor: str, *, timeout_s: float | None = None) -> int:
+        """Discover for one actor; a failing work_query is recorded, not raised. `timeout_s`
+        is this call's own statement timeout (a runner's discovery budget per actor)."""
+        if timeout_s is None:
+            return int(self._value("select turing.top_up(p_actor => %(a)s)", {"a": actor}))
+        with mapped_errors(), self.pool.connection() as conn, conn.transaction():
+            # why: local to this transaction, so the pooled connection keeps its own limit.
+            conn.execute("select pg_catalog.set_config('statement_timeout', %(t)s, true)",
+                         {"t": f"{int(timeout_s * 1000)}ms"})
+            row = conn.execute("select turing.top_up(p_actor => %(a)s)", {"a": actor}).fetchone()
+            return int(row[0]) if row else 0
+
+    def maintain(self, caller: str, min_interval_s: float = 5.0) -> dict[str, Any]:
+        """The inbox, and (at most every min_interval_s across runners) reap and alerts."""
+        return dict(self._value(
+            "select turing.maintain(p_caller => %(c)s, p_min_interval => %(i)s::interval)",
+            {"c": caller, "i": f"{min_interval_s} seconds"}))
+
+    def start_tickets(self, worker: str, tickets: Sequence[tuple[int, UUID]]) -> dict[int, bool]:
+        rows = self._rows(
+            "select * from turing.start_tickets(p_worker => %(w)s, p_ticket_ids => %(i)s, "
+            "p_lease_tokens => %(t)s)",
+            {"w": worker, "i": [t[0] for t in tickets], "t": [t[1] for t in tickets]},
+        )
+        return {r["ticket_id"]: r["held"] for r in rows}
+
+    def return_tickets(self, worker: str, tickets: Sequence[tuple[int, UUID]],
+                       reason: str) -> int:
+        """Give claimed tickets back without charging an attempt (a fault, a skip)."""
+        return int(self._value(
+            "select turing.return_tickets(p_worker => %(w)s, p_ticket_ids => %(i)s, "
+            "p_lease_tokens => %(t)s, p_reason => %(r)s)",
+            {"w": worker, "i": [t[0] for t in tickets], "t": [t[1] for t in tickets],
+             "r": reason}))
+
+    def report_backend(self, worker: str, backend: str, model: str, up: bool,
+                       error: str | None = None, setting: str | None = None) -> None:
+        self._rows(
+            "select turing.report_backend(p_worker => %(w)s, p_backend => %(b)s, "
+            "p_model => %(m)s, p_state => %(s)s, p_error => %(e)s, p_setting => %(g)s)",
+            {"w": worker, "b": backend, "m": model, "s": "up" if up else "down", "e": error,
+             "g": setting})
+
+    def rerun(self, actor: str, subject_id: str | None = None) -> list[dict[str, Any]]:
+        return self._rows(
+            "select * from turing.rerun(p_actor => %(a)s, p_subject_id => %(s)s)",
+            {"a": actor, "s": subject_id})
 
     def complete_batch(self, results: Sequence[tuple[int, UUID, Any]]) -> list[Outcome]:
         rows = self._rows(
@@ -349,7 +439,8 @@ class Turing:
                 "o": [json.dumps(r[2]) for r in results],
             },
         )
-        return [Outcome(r["ticket_id"], r["accepted"], r["status"]) for r in rows]
+        return [Outcome(r["ticket_id"], r["accepted"], r["status"], error=r["error"])
+                for r in rows]
 
     def complete_ticket(self, ticket_id: int, lease_token: UUID, output: Any) -> bool:
         return bool(

@@ -73,15 +73,18 @@ class Attempt:
     ticket: ClaimedTicket
     claimed_monotonic: float  # time.monotonic() at claim
     cancel: threading.Event
-    started_monotonic: float | None = None
+    started_monotonic: float | None = None  # when this runner started the call
+    started_in_db: bool = False  # started_at set (by the claim, or by start_tickets)
     lease_lost: bool = False
 
     @property
     def deadline_monotonic(self) -> float:
-        """The local deadline (time.monotonic()): the actor's timeout counted from the claim,
-        the same moment the database counts it from, so the runner gives up no later than
-        reap would."""
-        return self.claimed_monotonic + self.ticket.actor.timeout_s
+        """The local deadline (time.monotonic()): the actor's timeout counted from the start
+        of the call, as the database counts it from started_at (set at most a round trip
+        earlier), so the runner gives up no later than reap would. Queue time never counts."""
+        start = self.started_monotonic if self.started_monotonic is not None \
+            else time.monotonic()
+        return start + self.ticket.actor.timeout_s
 
     def remaining(self) -> float:
         return self.deadline_monotonic - time.monotonic()
@@ -98,6 +101,9 @@ class Executor(Protocol):
     loads_models: ClassVar[bool]
     # None when a runner runs this kind; else the sentence saying who does (a person).
     refusal: ClassVar[str | None]
+    # why: an executor that ends the ticket in the database itself (sql) reports its own
+    # outcome; the runner only logs it, and a lost lease may just be its own commit.
+    reports_itself: ClassVar[bool]
 
     def run(self, attempt: Attempt) -> Result: ...
 

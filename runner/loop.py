@@ -23,8 +23,10 @@ from typing import Any
 import psycopg
 
 from turing_pg import __version__, executors, logs
-from turing_pg.config import RunnerConfig
+from turing_pg.breaker import Breaker
+from turing_pg.config import RunnerConfig, mask_url
 from turing_pg.db import DatabaseUnavailable, Outcome, Turing, TuringError, UnknownModel
+from turing_pg.discovery import Discoverer
 from turing_pg.execution import Attempt, Executor, Result
 from turing_pg.wakeup import Listener
 
@@ -43,13 +45,13 @@ class _Timers:
     """The loop's local clocks (time.monotonic())."""
 
     next_heartbeat: float
-    next_reap: float
     idle_since: float | None = None
 
 
-# how each kind of result is reported: one call per group
+# how each kind of result is reported: one call per group. A fault and a release go back to
+# pending without an attempt charged (return_tickets).
 _REPORTED_AS = {"completed": "complete", "failed": "fail", "timed_out": "fail",
-                "released": "release"}
+                "released": "return", "fault": "return"}
 
 
 class Runner:
@@ -64,6 +66,9 @@ class Runner:
         self.unreported: list[Finished] = []
         self.pool = ThreadPoolExecutor(cfg.concurrency, thread_name_prefix="actor")
         self.executors: dict[str, Executor] = {}
+        self.breakers: dict[str, Breaker] = {}
+        self.breaker_reports: dict[str, tuple[bool, str | None, str | None]] = {}
+        self.discoverer: Discoverer | None = None
         self.current = cfg.models[0]
         # why: which of this runner's models must be loaded by a model server (model_backlog's
         # llm column); only those are switched explicitly, and counted.
@@ -95,6 +100,11 @@ class Runner:
             return 0
         assert self.turing is not None
         self.executors = executors.for_runner(executors.Context(self.cfg, self.turing))
+        self.discoverer = Discoverer(
+            self.turing, self.cfg.models, worker=self.cfg.worker, want=self.cfg.batch,
+            interval_s=self.cfg.poll_interval, reap_interval_s=self.cfg.reap_interval,
+            timeout_s=self.cfg.discover_timeout, wake_runner=self.wake, stopping=self.stopping)
+        self.discoverer.start()
         listener = Listener(self.cfg.dsn, self.cfg.models, self.wake, self.stopping)
         listener.start()
         self._loop()
@@ -111,8 +121,9 @@ class Runner:
         while not self.stopping.is_set():
             try:
                 if self.turing is None:
+                    # why: the actor slots, the loop, the discovery workers and upkeep
                     self.turing = Turing(self.cfg.dsn, min_size=1,
-                                         max_size=self.cfg.concurrency + 2, wait_s=5.0)
+                                         max_size=self.cfg.concurrency + 5, wait_s=5.0)
                 self._register()
                 reaped = self.turing.reap(self.cfg.worker)
                 state = self.turing.startup_state(self.cfg.models)
@@ -158,8 +169,7 @@ class Runner:
         """Run passes until stopped. An unexpected error in one pass is logged and the loop goes
         on after a pause (the database decides what is still valid), so one bad answer from SQL
         never takes a GPU's runner down."""
-        now = time.monotonic()
-        timers = _Timers(next_heartbeat=now, next_reap=now + self.cfg.reap_interval)
+        timers = _Timers(next_heartbeat=time.monotonic())
         while not self.stopping.is_set():
             try:
                 wait = self._pass(timers)
@@ -181,13 +191,15 @@ class Runner:
         if not self._db_ok():
             return 0.2
         self._report()
+        self._report_breakers()
         now = time.monotonic()
         if now >= timers.next_heartbeat:
             self._heartbeat()
             timers.next_heartbeat = time.monotonic() + self._heartbeat_interval()
-        if now >= timers.next_reap:
-            self._reap()
-            timers.next_reap = now + self.cfg.reap_interval
+        for br in self.breakers.values():
+            executor = self.executors.get(br.kind)
+            if executor is not None:
+                br.maybe_probe(executor.probe, self.wake)
         self._start_queued()
         claimed = False
         if self._want_claim():
@@ -271,8 +283,7 @@ class Runner:
                 # the first one listed.
                 tickets = self._choose()
             else:
-                tickets = self.turing.claim_batch(
-                    self.current, self.cfg.worker, self._claim_limit())
+                tickets = self._claim_model(self.current)
                 if not tickets and len(self.cfg.models) > 1 and not self.running:
                     tickets = self._choose()
         except DatabaseUnavailable as exc:
@@ -282,11 +293,34 @@ class Runner:
             return False
         now = time.monotonic()
         for t in tickets:
-            self.queued.append(Attempt(t, now, threading.Event()))
+            attempt = Attempt(t, now, threading.Event())
+            # why: the claim started as many as there were free slots; those run at once
+            attempt.started_in_db = t.started
+            self.queued.append(attempt)
         self.stats["claimed"] += len(tickets)
         logs.event("claim", model=self.current, batch=tickets[0].batch_id, n=len(tickets),
                    actors=sorted({t.actor.name for t in tickets}))
         return True
+
+    def _claim_model(self, model: str) -> list[Any]:
+        """One claim of `model`, within what its breaker allows; a short claim asks the
+        discovery thread to look for more work."""
+        assert self.turing is not None and self.discoverer is not None
+        limit = self._claim_limit()
+        br = self.breakers.get(model)
+        allowed = br.may_claim() if br is not None else None
+        if allowed is not None:
+            limit = min(limit, allowed)
+        if limit <= 0:
+            return []
+        free = max(0, self.cfg.concurrency - len(self.running) - len(self.queued))
+        tickets = self.turing.claim_batch(model, self.cfg.worker, limit,
+                                          start_now=min(free, limit), discover=False)
+        if tickets and br is not None:
+            br.claimed_trial()
+        if len(tickets) < limit:
+            self.discoverer.poke()
+        return tickets
 
     def _choose(self) -> list[Any]:
         """Nothing of this runner runs: claim from the model model_backlog ranks first (ready
@@ -296,16 +330,19 @@ class Runner:
         for row in self.turing.model_backlog(self.cfg.models, self.cfg.worker):
             if row["ready"] <= 0:
                 break
+            br = self.breakers.get(row["model"])
+            if br is not None and br.may_claim() == 0:
+                continue  # why: its backend is down; another model's work can go on
             if row["model"] != self.current or self.loaded is None:
                 if row["llm"]:
                     self._switch_to(row["model"])
                 self.current = row["model"]
-            tickets = self.turing.claim_batch(self.current, self.cfg.worker, self._claim_limit())
+            tickets = self._claim_model(self.current)
             if tickets:
                 return tickets
         # why: nothing ready by the counts; one plain claim still catches work that appeared
         # since, and keeps the unknown-model check of claim_batch.
-        return self.turing.claim_batch(self.current, self.cfg.worker, self._claim_limit())
+        return self._claim_model(self.current)
 
     def _switch_to(self, model: str) -> None:
         """Move this GPU to `model`: the executors that load models unload the one this runner
@@ -325,9 +362,32 @@ class Runner:
 
     # -- running ---------------------------------------------------------------------------
     def _start_queued(self) -> None:
-        while self.queued and len(self.running) < self.cfg.concurrency \
+        """Fill free slots from the queue. Tickets the claim did not start are started in the
+        database first (one call for all of them), so their timeout counts from now."""
+        take: list[Attempt] = []
+        while self.queued and len(self.running) + len(take) < self.cfg.concurrency \
                 and not self.stopping.is_set():
             attempt = self.queued.popleft()
+            if not attempt.lease_lost:
+                take.append(attempt)
+        late = [a for a in take if not a.started_in_db]
+        if late:
+            assert self.turing is not None
+            try:
+                held = self.turing.start_tickets(
+                    self.cfg.worker, [(a.ticket.ticket_id, a.ticket.lease_token) for a in late])
+            except DatabaseUnavailable as exc:
+                # why: not started, so not run; they wait (leased) for the database
+                self.queued.extendleft(reversed(take))
+                self._db_failed(exc)
+                return
+            for a in late:
+                a.started_in_db = True
+                if not held.get(a.ticket.ticket_id, False):
+                    a.lease_lost = True
+                    logs.event("lease_lost", ticket=a.ticket.ticket_id, actor=a.ticket.actor.name,
+                               started=False, action="not run", level=logs.WARNING)
+        for attempt in take:
             if attempt.lease_lost:
                 continue
             attempt.started_monotonic = time.monotonic()
@@ -345,7 +405,11 @@ class Runner:
         started = time.monotonic()
         executor = self.executors.get(a.kind)
         try:
-            if executor is None:
+            if attempt.ticket.input_error:
+                # why: nothing can run on an input that cannot be read; only this ticket fails
+                result = Result.failed(f"actor {a.name}: {attempt.ticket.input_error}",
+                                       retryable=False)
+            elif executor is None:
                 result = Result.failed(f"actor {a.name}: {executors.refusal(a.kind)}",
                                        retryable=False)
             else:
@@ -362,6 +426,7 @@ class Runner:
             except queue.Empty:
                 return
             self.running.pop(done.attempt.ticket.ticket_id, None)
+            self._breaker_sees(done)
             if done.result.recorded is not None:
                 # why: the executor already recorded it (a sql ticket, in its own transaction).
                 self._log_outcomes([done], [done.result.recorded])
@@ -373,6 +438,47 @@ class Runner:
                            "retries it")
             else:
                 self.unreported.append(done)
+
+    # -- the breakers ----------------------------------------------------------------------
+    def _breaker_sees(self, done: Finished) -> None:
+        """Every result tells the breaker of its model whether the backend works."""
+        a, r = done.attempt.ticket.actor, done.result
+        br = self.breakers.setdefault(a.model, Breaker(a.model))
+        br.kind = a.kind
+        if r.kind == "fault":
+            self.stats["faults"] += 1
+            if br.fault(r.backend or "?", r.error or "", r.setting):
+                logs.event("breaker_open", model=a.model, backend=br.backend, error=br.last_error,
+                           setting=br.setting, level=logs.WARNING,
+                           action="stop claiming this model, give back its queued tickets, "
+                           "probe the backend, resume by itself")
+                self.breaker_reports[a.model] = (False, br.last_error, br.setting)
+                self._give_back_queued(a.model, f"backend down: {br.last_error}")
+        elif r.kind in ("completed", "failed", "timed_out") and br.success():
+            logs.event("breaker_closed", model=a.model, backend=br.backend)
+            self.breaker_reports[a.model] = (True, None, None)
+
+    def _give_back_queued(self, model: str, reason: str) -> None:
+        mine = [q for q in self.queued if q.ticket.actor.model == model and not q.lease_lost]
+        if not mine:
+            return
+        self.queued = deque(q for q in self.queued if q not in mine)
+        for q in mine:
+            self.unreported.append(Finished(q, Result.fault(
+                reason, backend=self.breakers[model].backend), 0.0))
+
+    def _report_breakers(self) -> None:
+        """What the breakers know goes to turing.backend_status (the backend_down alert)."""
+        assert self.turing is not None
+        for model, (up, error, setting) in list(self.breaker_reports.items()):
+            br = self.breakers[model]
+            try:
+                self.turing.report_backend(self.cfg.worker, mask_url(br.backend), model, up,
+                                           error, setting)
+            except DatabaseUnavailable as exc:
+                self._db_failed(exc)
+                return
+            del self.breaker_reports[model]
 
     # -- reporting -------------------------------------------------------------------------
     def _report(self) -> None:
@@ -429,9 +535,13 @@ class Runner:
                   f.result.error or "", f.result.kind, f.result.retryable)
                  for f in group])
         else:
-            ids = [f.attempt.ticket.ticket_id for f in group]
-            self.turing.release_worker(self.cfg.worker, ids, stopping=False)
-            outcomes = [Outcome(i, True, "pending") for i in ids]
+            outcomes = []
+            for f in group:
+                # why: one call per reason is rare enough (faults come in bursts of one kind)
+                t = f.attempt.ticket
+                n = self.turing.return_tickets(self.cfg.worker, [(t.ticket_id, t.lease_token)],
+                                               f.result.error or "given back")
+                outcomes.append(Outcome(t.ticket_id, n > 0, "pending"))
         self._log_outcomes(group, outcomes)
 
     def _log_outcomes(self, done: list[Finished], outcomes: list[Outcome]) -> None:
@@ -449,15 +559,18 @@ class Runner:
                            reason="lease lost (reaped or released); the current holder's "
                            "result stands", level=logs.WARNING)
             elif o.status == "pending":
-                self.stats["released"] += 1
-                logs.event("release", **common, reason=f.result.error)
+                self.stats["returned"] += 1
+                logs.event("fault" if f.result.kind == "fault" else "returned", **common,
+                           reason=f.result.error, backend=f.result.backend,
+                           charged="no attempt charged",
+                           level=logs.WARNING if f.result.kind == "fault" else logs.INFO)
             elif o.status == "completed":
                 self.stats["completed"] += 1
                 logs.event("finish", **common)
             else:
                 self.stats["failed"] += 1
                 logs.event("fail", **common, kind=f.result.kind, status=o.status,
-                           error=f.result.error or "on_complete raised (see the ticket)",
+                           error=f.result.error or o.error or "(no error text)",
                            level=logs.WARNING)
 
     # -- leases ----------------------------------------------------------------------------
@@ -474,22 +587,18 @@ class Runner:
             if answer.get(a.ticket.ticket_id) is False and not a.lease_lost:
                 a.lease_lost = True
                 a.cancel.set()
+                executor = self.executors.get(a.ticket.actor.kind)
+                if executor is not None and executor.reports_itself \
+                        and a.started_monotonic is not None:
+                    # why: a sql ticket ends in the database itself; "not held" is most often
+                    # its own commit. Its recorded outcome says what happened.
+                    continue
                 logs.event("lease_lost", ticket=a.ticket.ticket_id, actor=a.ticket.actor.name,
                            started=a.started_monotonic is not None,
                            action="stop the call if possible; its result will be discarded",
                            level=logs.WARNING)
         if any(a.lease_lost for a in self.queued):
             self.queued = deque(a for a in self.queued if not a.lease_lost)
-
-    def _reap(self) -> None:
-        assert self.turing is not None
-        try:
-            n = self.turing.reap(self.cfg.worker)
-        except DatabaseUnavailable as exc:
-            self._db_failed(exc)
-            return
-        if n:
-            logs.event("reap", expired=n)
 
     # -- graceful stop ---------------------------------------------------------------------
     def _shutdown(self) -> None:

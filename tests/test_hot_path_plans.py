@@ -59,7 +59,7 @@ def crowded(turing: Turing, conn: psycopg.Connection) -> str:
 def _claim(conn: psycopg.Connection, worker: str, limit: int) -> tuple[list, int]:
     return _measure(
         conn,
-        "select ticket_id, lease_token from turing.claim_batch(%(m)s, %(w)s, %(n)s, '{}')",
+        "select ticket_id, lease_token from turing.claim_batch(%(m)s, %(w)s, %(n)s, '{}', %(n)s)",
         {"m": "cpu", "w": worker, "n": limit},
     )
 
@@ -143,7 +143,8 @@ def test_generic_plans_stay_inside_the_hot_statements(turing, conn, mode):
         conn.execute("select set_config('plan_cache_mode', %s, true)", (mode,))
         for model in ("cpu", "gpu"):
             [(ticket_id, token)] = conn.execute(
-                "select ticket_id, lease_token from turing.claim_batch(%s, 'w', 5, '{}')", (model,)
+                "select ticket_id, lease_token from turing.claim_batch(%s, 'w', 5, '{}', 5)",
+                (model,),
             ).fetchall()
             assert conn.execute("show plan_cache_mode").fetchone()[0] == mode
             [(accepted,)] = conn.execute(

@@ -649,7 +649,8 @@ def test_a_call_that_outlives_its_timeout_is_reaped_though_its_runner_heartbeats
     status, error = conn.execute(
         "select status, error from turing.ticket_history where ticket_id = %s", (ticket_id,)
     ).fetchone()
-    assert status == "dead" and error.startswith("timed out: attempt ran past the actor timeout")
+    assert status == "dead"
+    assert error.startswith("timed out: the attempt ran past the actor timeout")
 
 
 # -- invariant 8 (SQL side; the runner tests check the process) ---------------------------------

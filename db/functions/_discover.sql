@@ -1,5 +1,7 @@
 -- _discover: materialise pending tickets for the subjects an actor's work_query returns,
--- bounded by the actor's buffer. One discoverer per actor at a time.
+-- bounded by the actor's buffer, one discoverer per actor at a time. A row that cannot be a
+-- ticket (no subject_id, one too long to index) is rejected alone and reported; subjects the
+-- actor already finished are counted, not re-ticketed.
 create or replace function turing._discover(p_actor_id integer)
 returns integer
 language plpgsql
@@ -10,18 +12,23 @@ declare
     v_pending bigint;
     v_room bigint;
     v_found integer := 0;
+    v_rejected jsonb;
+    v_bad_count integer;
+    v_reasons jsonb;
+    v_examples jsonb;
+    v_done integer;
     v_started timestamptz := clock_timestamp();
 begin
     select * into v_actor from turing.actors as a where a.actor_id = p_actor_id;
     if v_actor.work_query is null or not v_actor.enabled then
         return 0;
     end if;
-    -- why: advisory lock (7243, actor_id) = "discovering this actor". A second runner that finds it
-    -- taken skips instead of running the same work_query on the same subjects.
+    -- why: advisory lock (7243, actor_id) = "discovering this actor". A second runner that finds
+    -- it taken skips instead of running the same work_query on the same subjects.
     if not pg_catalog.pg_try_advisory_xact_lock(7243, p_actor_id) then
         return 0;
     end if;
-    -- No lock against completions is needed: the work_query and the two NOT EXISTS below read one
+    -- No lock against completions is needed: the work_query and the NOT EXISTS below read one
     -- snapshot, in which a subject being completed still has its open ticket (so it is skipped)
     -- or already has its completed row and domain write (so it is skipped too).
     select coalesce(sum(c.n), 0)::bigint into v_pending
@@ -42,8 +49,11 @@ begin
                         pg_catalog.to_jsonb(src) - 'subject_id' as input
                     from (%s) as src
                 ) as w
-                where w.subject_id is not null
-                    -- why (both NOT EXISTS): `offset 0` keeps each one a per-row probe of the
+                -- why: a row that cannot be a ticket is left out here, alone, instead of
+                -- failing the insert for every subject of the actor; the pass below reports it.
+                where w.subject_id <> ''
+                    and pg_catalog.octet_length(w.subject_id) <= 1024
+                    -- why (the NOT EXISTS): `offset 0` keeps each one a per-row probe of its
                     -- (actor_id, subject_id) index. Pulled up into an anti join, the planner
                     -- (which cannot see how selective a work_query is) chose a nested loop that
                     -- re-read all of the actor's history per candidate: 800 ms for 500
@@ -54,11 +64,17 @@ begin
                         offset 0
                     )
                     -- why: never re-run a subject this actor completed, or one that is dead or
-                    -- cancelled: an on_complete that forgets to move the status must not loop.
+                    -- cancelled (in the history, or in subjects_done once retention pruned its
+                    -- rows): an on_complete that forgets to move the status must not loop.
                     and not exists (
                         select from turing.ticket_history as h
                         where h.actor_id = $1 and h.subject_id = w.subject_id
                             and h.status in ('completed', 'dead', 'cancelled')
+                        offset 0
+                    )
+                    and not exists (
+                        select from turing.subjects_done as s
+                        where s.actor_id = $1 and s.subject_id = w.subject_id
                         offset 0
                     )
                 limit $4
@@ -70,23 +86,85 @@ begin
         get diagnostics v_found = row_count;
     end if;
 
+    -- why: only when the query came back short (the whole inbox was read, and that happens at
+    -- most once per discover_interval) is it read once more to say what was left out: rows that
+    -- cannot be tickets, and finished subjects the work_query keeps returning.
+    if v_room > 0 and v_found < v_room then
+        execute format(
+            $q$
+            select
+                coalesce(sum(k.n) filter (where k.reason is not null), 0),
+                coalesce(jsonb_object_agg(k.reason, k.n) filter (where k.reason is not null), '{}'),
+                jsonb_agg(k.example) filter (where k.reason is not null),
+                coalesce(sum(k.n) filter (where k.reason is null), 0)
+            from (
+                select r.reason, count(*) as n, (array_agg(r.example))[1] as example
+                from (
+                    select
+                        case
+                            when w.subject_id is null then 'subject_id is NULL'
+                            when w.subject_id = '' then 'subject_id is empty'
+                            when pg_catalog.octet_length(w.subject_id) > 1024
+                                then 'subject_id is longer than 1024 bytes'
+                        end as reason,
+                        left(coalesce(w.subject_id, 'NULL'), 80) as example,
+                        w.subject_id
+                    from (select src.subject_id::text as subject_id from (%s) as src) as w
+                ) as r
+                where r.reason is not null
+                    or exists (
+                        select from turing.ticket_history as h
+                        where h.actor_id = $1 and h.subject_id = r.subject_id
+                            and h.status in ('completed', 'cancelled')
+                            and not exists (
+                                select from turing.ticket_open as x
+                                where x.actor_id = $1 and x.subject_id = r.subject_id
+                            )
+                        offset 0
+                    )
+                    or exists (
+                        select from turing.subjects_done as s
+                        where s.actor_id = $1 and s.subject_id = r.subject_id
+                        offset 0
+                    )
+                group by r.reason
+            ) as k
+            $q$,
+            v_actor.work_query
+        ) into v_bad_count, v_reasons, v_examples, v_done using p_actor_id;
+        v_rejected := case when v_bad_count > 0 then jsonb_build_object(
+            'count', v_bad_count, 'reasons', v_reasons, 'examples', v_examples
+        ) end;
+    end if;
+
     insert into turing.actor_discovery as d (
-        actor_id, last_run_at, last_found, last_duration_ms, last_error, paused_until, exhausted
+        actor_id, last_run_at, last_found, last_duration_ms, last_error, paused_until, exhausted,
+        last_rejected, last_returned_done
     ) values (
         p_actor_id, v_started, v_found,
         extract(epoch from clock_timestamp() - v_started) * 1000, null, null,
-        v_room > 0 and v_found < v_room
+        v_room > 0 and v_found < v_room, v_rejected, v_done
     )
     on conflict (actor_id) do update set
         last_run_at = excluded.last_run_at, last_found = excluded.last_found,
         last_duration_ms = excluded.last_duration_ms, last_error = null, paused_until = null,
-        exhausted = excluded.exhausted;
+        exhausted = excluded.exhausted,
+        -- why: a run that filled the buffer did not look at the rest; keep what was known.
+        last_rejected = case
+            when excluded.exhausted then excluded.last_rejected else d.last_rejected
+        end,
+        last_returned_done = case
+            when excluded.exhausted then excluded.last_returned_done else d.last_returned_done
+        end;
     return v_found;
 end;
 $$;
 
 comment on function turing._discover(integer) is
 'Internal: runs the actor''s work_query and inserts pending tickets for subjects that have no '
-'open ticket and were not completed, dead or cancelled for this actor, up to buffer_size '
-'pending. Skips (returns 0) when another transaction is discovering the same actor. Errors '
-'of the work_query propagate; callers decide whether to raise or record them.';
+'open ticket and were not completed, dead or cancelled for this actor (history or '
+'subjects_done), up to buffer_size pending. Rows whose subject_id is NULL, empty or longer than '
+'1024 bytes are left out alone and, with the finished subjects the query still returns, '
+'recorded in actor_discovery (last_rejected, last_returned_done) when a run reads the whole '
+'inbox. Skips (returns 0) when another transaction is discovering the same actor. Errors of '
+'the work_query propagate; callers decide whether to raise or record them.';

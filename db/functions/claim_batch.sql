@@ -1,8 +1,13 @@
--- claim_batch: the runner's one call to get work. Tops up the model's buffers through discover
--- when they run low, then claims up to p_limit pending tickets in one statement. Each ticket
--- names its actor's revision; the definition comes once per revision the runner lacks.
+-- claim_batch: the runner's one call to get work: claims up to p_limit pending tickets in one
+-- statement and starts the first p_start_now of them (the runner's free slots); the others wait
+-- in the runner, leased, until start_tickets. Each ticket names its actor's revision; the
+-- definition comes once per revision the runner lacks. Discovery is not done here (top_up).
 create or replace function turing.claim_batch(
-    p_model text, p_worker text, p_limit integer, p_known_revisions bigint[]
+    p_model text,
+    p_worker text,
+    p_limit integer,
+    p_known_revisions bigint[],
+    p_start_now integer
 )
 returns table (
     ticket_id bigint,
@@ -12,6 +17,7 @@ returns table (
     input jsonb,
     attempt integer,
     chain_id bigint,
+    started boolean,
     actor_revision bigint,
     actor jsonb
 )
@@ -36,7 +42,6 @@ begin
     -- fence and the work is claimed again. The next synchronous commit (any completion) makes
     -- it durable anyway, since the WAL is flushed in order.
     perform pg_catalog.set_config('synchronous_commit', 'off', true);
-    perform turing._top_up(p_model, p_limit);
     v_now := clock_timestamp();
 
     -- why: a cached generic plan for the claim. In the default mode the planner kept choosing
@@ -46,7 +51,7 @@ begin
     perform pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true);
     return query
     with picked as (
-        select o.ticket_id
+        select o.ticket_id, o.priority, o.run_after
         from turing.ticket_open as o
         where o.model = p_model
             and o.status = 'pending'
@@ -62,10 +67,23 @@ begin
         -- other (row-level, never a global lock).
         for update skip locked
     ),
+    ranked as (
+        select
+            p.ticket_id,
+            row_number() over (order by p.priority desc, p.run_after, p.ticket_id) as rank
+        from picked as p
+    ),
     claimed as (
         update turing.ticket_open as o
         set status = 'running',
-            started_at = greatest(v_now, o.created_at),
+            claimed_at = greatest(v_now, o.created_at),
+            -- why: the attempt starts when its call starts (invariant 12); tickets claimed
+            -- ahead of a free slot get started_at from start_tickets.
+            started_at = case
+                when o.ticket_id = any(array(
+                    select r.ticket_id from ranked as r where r.rank <= p_start_now
+                )) then greatest(v_now, o.created_at)
+            end,
             worker = p_worker,
             batch_id = v_batch,
             -- why: one random secret per claim, and per ticket its md5 with the ticket id: as
@@ -83,11 +101,12 @@ begin
             and a.actor_id = o.actor_id
         returning
             o.ticket_id, o.lease_token, o.batch_id, o.subject_id, o.input, o.attempt,
-            o.chain_id, o.priority, o.actor_id, a.revision
+            o.chain_id, o.started_at is not null as started, o.priority, o.run_after,
+            o.actor_id, a.revision
     )
     select
         c.ticket_id, c.lease_token, c.batch_id, c.subject_id, c.input, c.attempt, c.chain_id,
-        c.revision,
+        c.started, c.revision,
         -- why: decoding the definition on every row cost ~12 % of a batch-50 cycle in the
         -- runner; it is sent on one row per revision, and not at all for revisions the runner
         -- already holds.
@@ -109,7 +128,7 @@ begin
                 )
         end
     from claimed as c
-    order by c.priority desc, c.ticket_id;
+    order by c.priority desc, c.run_after, c.ticket_id;
 
     get diagnostics v_claimed = row_count;
     perform pg_catalog.set_config('plan_cache_mode', v_plan_mode, true);
@@ -127,23 +146,27 @@ begin
     end if;
     update turing.runners as r
     set last_seen_at = v_now, current_model = p_model,
+        status = case when r.status = 'lost' then 'running' else r.status end,
         current_batch_id = case when v_claimed > 0 then v_batch else r.current_batch_id end
     where r.worker = p_worker;
 end;
 $$;
 
-comment on function turing.claim_batch(text, text, integer, bigint[]) is
-'Claim up to p_limit pending tickets of the enabled actors of model p_model for worker '
-'p_worker (FOR UPDATE SKIP LOCKED: concurrent runners never share a ticket and never wait on '
-'each other). Tops up the buffers through discover first when they run low. Each ticket gets a '
-'lease (lease_token, lease_expires_at = now + min(lease, timeout)) and a hard deadline '
-'(started_at + timeout). Each row carries its actor_revision; actor (the definition the runner '
+comment on function turing.claim_batch(text, text, integer, bigint[], integer) is
+'Claim up to p_limit pending tickets of the enabled actors of model p_model for worker p_worker '
+'(FOR UPDATE SKIP LOCKED: concurrent runners never share a ticket and never wait on each other) '
+'and start the first p_start_now of them in claim order (started = true): the others wait in the '
+'runner, leased, and start with start_tickets(), so their timeout and latency count from their '
+'real start. Each ticket gets a lease (lease_token, lease_expires_at = now + min(lease, '
+'timeout)); a started one has a hard deadline (started_at + timeout). It does not discover: '
+'top_up() (a runner''s discovery thread, tick) keeps the buffers filled, so a slow work_query '
+'never delays a claim. Each row carries its actor_revision; actor (the definition the runner '
 'needs: name, kind, model, prompt_template, output_schema, script, sql_function, options, '
 'timeout_s, lease_s) is set on one row per revision that is not in p_known_revisions and null '
-'otherwise, so a runner decodes each definition once and caches it. Raises TR003 for a '
-'model no actor uses. The calling transaction commits with synchronous_commit = off: a claim '
-'lost in a server crash is harmless (the tickets are still pending, the lease fence refuses the '
-'late result), and it saves one WAL flush per claim.';
+'otherwise, so a runner decodes each definition once and caches it. Raises TR003 for a model no '
+'actor uses. The calling transaction commits with synchronous_commit = off: a claim lost in a '
+'server crash is harmless (the tickets are still pending, the lease fence refuses the late '
+'result), and it saves one WAL flush per claim.';
 
 -- claim_batch (3 arguments): the release 0.1 form, every row with its whole actor definition.
 -- Kept for one release so runners of 0.1 go on working during an upgrade. Deprecated.
@@ -179,8 +202,11 @@ as $$
 declare
     v_ids bigint [];
 begin
+    -- why: runners of 0.1 start every claimed ticket at once and do their own discovery
+    -- through the claim.
+    perform turing._top_up(p_model, p_limit);
     select array_agg(c.ticket_id) into v_ids
-    from turing.claim_batch(p_model, p_worker, p_limit, '{}') as c;
+    from turing.claim_batch(p_model, p_worker, p_limit, '{}', p_limit) as c;
     -- why: a second statement, so its snapshot sees the claimed rows with their leases.
     return query
     select
@@ -197,6 +223,6 @@ end;
 $$;
 
 comment on function turing.claim_batch(text, text, integer) is
-'Deprecated (release 0.1 form, dropped in the next release): claim_batch(p_model, p_worker, '
-'p_limit, ''{}'') with the whole actor definition, the lease expiry and the deadline on every '
-'row.';
+'Deprecated (release 0.1 form, dropped in the next release): discovery through _top_up, then '
+'claim_batch(p_model, p_worker, p_limit, ''{}'', p_limit) (every ticket started at once) with '
+'the whole actor definition, the lease expiry and the deadline on every row.';

@@ -6,7 +6,7 @@ create or replace function turing.complete_batch(
     p_lease_tokens uuid[],
     p_outputs jsonb[]
 )
-returns table (ticket_id bigint, accepted boolean, status text)
+returns table (ticket_id bigint, accepted boolean, status text, error text)
 language plpgsql
 security definer
 set search_path = ''
@@ -15,6 +15,7 @@ as $$
 declare
     v_ids bigint [];
     v_status text [];
+    v_errors text [];
     v_row record;
     v_gone record;
     v_moved integer;
@@ -45,11 +46,12 @@ begin
     -- why: the common case (no on_complete, all accepted) ends here without another query.
     if cardinality(v_ids) = cardinality(p_ticket_ids) then
         return query
-        select s.ticket_id, true, 'completed'::text
+        select s.ticket_id, true, 'completed'::text, null::text
         from unnest(p_ticket_ids) as s (ticket_id);
         return;
     end if;
     v_status := array_fill('completed'::text, array[cardinality(v_ids)]);
+    v_errors := array_fill(null::text, array[cardinality(v_ids)]);
 
     -- Slow path: actors with on_complete, one subtransaction each, so a failing on_complete
     -- turns that attempt into a failure (and retry) without losing the others.
@@ -76,31 +78,36 @@ begin
             using v_row.ticket_id, v_row.subject_id, v_row.input, v_row.output;
             v_ids := v_ids || v_row.ticket_id;
             v_status := v_status || 'completed'::text;
+            v_errors := v_errors || null::text;
         exception
             when others then
                 get stacked diagnostics v_state = returned_sqlstate, v_message = message_text;
                 -- the subtransaction rolled back (its event too): the ticket is running again;
                 -- fail it instead
+                v_message := format(
+                    'on_complete %s of actor %s failed: %s (SQLSTATE %s); the output was not '
+                    'saved', v_row.on_complete, v_row.actor_name, v_message, v_state
+                );
+                -- why: a loop or a too-deep chain raised by spawn() is the definition's fault
+                -- (the same output spawns the same way): not retried.
                 select r.ticket_id, r.status into v_gone
                 from turing._retire(
-                    array[v_row.ticket_id], array[v_row.lease_token],
-                    array[format(
-                        'on_complete %s of actor %s failed: %s (SQLSTATE %s); the output was '
-                        'not saved', v_row.on_complete, v_row.actor_name, v_message, v_state
-                    )],
-                    array['failed'], array[true], true
+                    array[v_row.ticket_id], array[v_row.lease_token], array[v_message],
+                    array['failed'], array[v_state not in ('TR004', 'TR005')], true
                 ) as r;
                 if v_gone.ticket_id is not null then
                     v_ids := v_ids || v_gone.ticket_id;
                     v_status := v_status || v_gone.status;
+                    v_errors := v_errors || v_message;
                 end if;
         end;
     end loop;
 
     return query
-    select s.ticket_id, d.ticket_id is not null, d.status
+    select s.ticket_id, d.ticket_id is not null, d.status, d.error
     from unnest(p_ticket_ids) with ordinality as s (ticket_id, ord)
-    left join unnest(v_ids, v_status) as d (ticket_id, status) on d.ticket_id = s.ticket_id
+    left join unnest(v_ids, v_status, v_errors) as d (ticket_id, status, error)
+        on d.ticket_id = s.ticket_id
     order by s.ord;
 end;
 $$;
@@ -111,5 +118,6 @@ comment on function turing.complete_batch(bigint[], uuid[], jsonb[]) is
 'e.g. for the late answer of an attempt that reap() already took back. In the same transaction '
 'it moves the ticket to ticket_history, runs the actor''s on_complete (domain writes, spawns) '
 'and emits a ticket.completed event. If on_complete raises, that attempt is recorded as failed '
-'(and retried) with the error, and its effects are rolled back (invariant 5). Outputs must be '
+'(and retried; not retried when spawn() refused a loop or a chain too deep) with the error, '
+'returned in `error`, and its effects are rolled back (invariant 5). Outputs must be '
 'JSON objects or arrays (TR007).';

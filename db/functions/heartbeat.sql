@@ -13,7 +13,10 @@ as $$
 declare
     v_now timestamptz := clock_timestamp();
 begin
-    update turing.runners as r set last_seen_at = v_now where r.worker = p_worker;
+    -- why: a heartbeat also revives a runner reap() marked lost (it was only cut off).
+    update turing.runners as r
+    set last_seen_at = v_now, status = case when r.status = 'lost' then 'running' else r.status end
+    where r.worker = p_worker;
     return query
     with src as (
         select *
@@ -22,8 +25,11 @@ begin
     extended as (
         update turing.ticket_open as o
         -- why: a heartbeat never extends past the hard deadline (started_at + timeout), so a
-        -- call that hangs while its runner stays alive is still taken back by reap().
-        set lease_expires_at = least(v_now + least(a.lease, a.timeout), o.started_at + a.timeout),
+        -- call that hangs while its runner stays alive is still taken back by reap(). A ticket
+        -- claimed ahead and not started yet has no deadline: only the lease holds it.
+        set lease_expires_at = least(
+            v_now + least(a.lease, a.timeout), coalesce(o.started_at + a.timeout, 'infinity')
+        ),
             heartbeat_at = v_now
         from src as s, turing.actors as a
         -- why: the token alone fences (only a running ticket has one); a status test would
@@ -40,6 +46,7 @@ end;
 $$;
 
 comment on function turing.heartbeat(text, bigint[], uuid[]) is
-'Mark the runner alive and extend the leases of the tickets it runs to now + lease, never past '
-'started_at + timeout. held = false means that ticket is no longer this runner''s (reaped, '
-'cancelled): the runner should stop it; its result would be discarded anyway.';
+'Mark the runner alive (a lost one running again) and extend the leases of the tickets it holds '
+'to now + lease, never past started_at + timeout (a ticket not started yet has no deadline). '
+'held = false means that ticket is no longer this runner''s (reaped, cancelled): the runner '
+'should stop it; its result would be discarded anyway.';

@@ -1,7 +1,6 @@
 -- model_backlog: how much work each of a runner's models has, so a multi-model runner picks the
 -- right model whenever it is idle (at start, when work appears, once its loaded model runs dry)
 -- and records that choice for the others.
-drop function if exists turing.model_backlog(text[]);
 create or replace function turing.model_backlog(p_models text[], p_worker text default null)
 returns table (
     model text, pending bigint, ready bigint, running bigint, llm boolean, served_by integer
@@ -12,16 +11,9 @@ set search_path = ''
 as $$
 #variable_conflict use_column
 declare
-    v_model text;
     v_now timestamptz := clock_timestamp();
     v_current text;
 begin
-    -- why: work an actor's work_query would find is not counted until discover materialises it;
-    -- topping up first (throttled by discover_interval, one discoverer per actor) makes the
-    -- counts mean "work this model could start", not "tickets that happen to exist".
-    foreach v_model in array coalesce(p_models, '{}') loop
-        perform turing._top_up(v_model, 1);
-    end loop;
     -- why: advisory lock 7245 serialises the choice between runners that pick at the same
     -- moment (two GPUs starting together), so the second one sees the first one's choice in
     -- served_by and takes another model instead of loading the same one.
@@ -75,11 +67,11 @@ end;
 $$;
 
 comment on function turing.model_backlog(text[], text) is
-'Per model of p_models: pending tickets of its enabled actors, how many are ready now '
-'(run_after passed), running tickets, whether an llm actor uses it (a model Ollama must load), '
-'and how many other live runners are serving it now, after topping up the buffers through '
-'discover. Ordered by choice: models with ready work first, then models no other runner serves '
-'(two GPUs start on different models), then the model p_worker is on now (model-first: a '
-'loaded model with work is kept rather than swapped for a bigger backlog), then most ready '
-'work. The first row, when it has ready work, is recorded as '
-'p_worker''s current_model, under an advisory lock, so runners choosing at once choose apart.';
+'Per model of p_models: pending tickets of its enabled actors, how many are ready now (run_after '
+'passed), running tickets, whether an llm actor uses it (a model Ollama must load), and how many '
+'other live runners are serving it now (of materialised tickets: a runner''s discovery thread '
+'keeps every model''s buffers topped up). Ordered by choice: models with ready work first, then '
+'models no other runner serves (two GPUs start on different models), then the model p_worker is '
+'on now (model-first: a loaded model with work is kept rather than swapped for a bigger backlog),'
+' then most ready work. The first row, when it has ready work, is recorded as p_worker''s '
+'current_model, under an advisory lock, so runners choosing at once choose apart.';

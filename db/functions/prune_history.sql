@@ -28,12 +28,28 @@ begin
                 where x.status = v_policy.status and x.finished_at < v_started - v_policy.keep
                 limit p_batch
             )
-            returning h.ticket_id
+            returning h.ticket_id, h.actor_id, h.subject_id, h.status, h.finished_at
         ),
         -- why: a dead attempt that retention deletes is no longer a dead letter either.
         handled as (
             delete from turing.dead_letters as d
             where v_policy.status = 'dead' and d.ticket_id in (select g.ticket_id from gone as g)
+        ),
+        -- why: discovery skips finished subjects by their history; what retention deletes of
+        -- it is kept as a done marker, so pruning never makes finished work run again.
+        done as (
+            insert into turing.subjects_done as s (
+                actor_id, subject_id, ticket_id, status, finished_at
+            )
+            select distinct on (g.actor_id, g.subject_id)
+                g.actor_id, g.subject_id, g.ticket_id, g.status, g.finished_at
+            from gone as g
+            where g.status in ('completed', 'cancelled')
+            order by g.actor_id, g.subject_id, g.finished_at desc
+            on conflict (actor_id, subject_id) do update set
+                ticket_id = excluded.ticket_id, status = excluded.status,
+                finished_at = excluded.finished_at
+            where s.finished_at < excluded.finished_at
         )
         select count(*) into v_rows from gone;
         v_total := v_total + v_rows;
@@ -67,4 +83,6 @@ $$;
 comment on function turing.prune_history(integer) is
 'Delete finished tickets older than their status''s keep in turing.retention, at most p_batch '
 'rows per status per call (dead: kept until handled by default), plus old chain_steps and '
-'maintenance_log rows. Returns tickets deleted; tick() calls it every run.';
+'maintenance_log rows. Completed and cancelled subjects it deletes are kept in subjects_done, '
+'so discovery never runs finished work again because its history was pruned. Returns tickets '
+'deleted; tick() calls it every run.';

@@ -1,5 +1,6 @@
 -- reap: take back every expired lease (the runner died, stalled or passed the timeout) and
--- retry or bury the work. Any runner, cron or pg_cron may call it, as often as it likes.
+-- retry or bury the work; mark silent runners lost and forget old ones. Any runner, cron or
+-- pg_cron may call it, as often as it likes.
 create or replace function turing.reap(p_caller text default null)
 returns integer
 language plpgsql
@@ -11,28 +12,37 @@ declare
     v_ids bigint [];
     v_tokens uuid [];
     v_errors text [];
+    v_unstarted bigint [];
+    v_unstarted_tokens uuid [];
     v_count integer := 0;
+    v_returned integer := 0;
+    v_lost text [];
+    v_lost_after interval := turing._setting('runner_lost_after', '30 seconds')::interval;
+    v_keep interval := turing._setting('runner_retention', '1 hour')::interval;
 begin
-    -- why: one guarded statement picks the expired leases; SKIP LOCKED leaves alone a ticket whose
-    -- completion is committing right now (that completion wins), and lets two reapers split the
-    -- work instead of waiting on each other.
+    -- why: one guarded statement picks the expired leases; SKIP LOCKED leaves alone a ticket
+    -- whose completion is committing right now (that completion wins), and lets two reapers
+    -- split the work instead of waiting on each other.
     select
-        array_agg(o.ticket_id order by o.ticket_id),
-        array_agg(o.lease_token order by o.ticket_id),
+        array_agg(o.ticket_id order by o.ticket_id) filter (where o.started_at is not null),
+        array_agg(o.lease_token order by o.ticket_id) filter (where o.started_at is not null),
         array_agg(
             case
                 when o.lease_expires_at >= o.started_at + a.timeout then format(
-                    'timed out: attempt ran past the actor timeout %s (started %s on %s)',
+                    'timed out: the attempt ran past the actor timeout %s (started %s on %s)',
                     a.timeout, o.started_at, coalesce(o.worker, '?')
                 )
                 else format(
-                    'lease expired at %s: runner %s stopped heartbeating (crashed, stalled or '
-                    'lost its database connection)', o.lease_expires_at, coalesce(o.worker, '?')
+                    'lease expired at %s: runner %s stopped heartbeating while the attempt '
+                    'ran (crashed, stalled or lost its database connection)',
+                    o.lease_expires_at, coalesce(o.worker, '?')
                 )
             end
             order by o.ticket_id
-        )
-    into v_ids, v_tokens, v_errors
+        ) filter (where o.started_at is not null),
+        array_agg(o.ticket_id order by o.ticket_id) filter (where o.started_at is null),
+        array_agg(o.lease_token order by o.ticket_id) filter (where o.started_at is null)
+    into v_ids, v_tokens, v_errors, v_unstarted, v_unstarted_tokens
     from (
         select x.ticket_id from turing.ticket_open as x
         where x.status = 'running' and x.lease_expires_at < v_started
@@ -44,7 +54,7 @@ begin
     inner join turing.actors as a on a.actor_id = o.actor_id;
 
     if v_ids is not null then
-        select count(*)::integer into v_count
+        select count(*) into v_count
         from turing._retire(
             v_ids, v_tokens, v_errors,
             array_fill('timed_out'::text, array[cardinality(v_ids)]),
@@ -52,15 +62,57 @@ begin
             true
         );
     end if;
+    -- why: a ticket claimed ahead whose runner died never started: no attempt was made, so it
+    -- goes back to pending as it was, nothing charged.
+    if v_unstarted is not null then
+        v_returned := turing._unclaim(
+            v_unstarted, v_unstarted_tokens,
+            'claimed ahead by a runner that stopped heartbeating before starting it'
+        );
+    end if;
+
+    -- why: a runner silent past runner_lost_after (SIGKILL, power cut) would otherwise stay
+    -- "running" for ever, with its stall alert; it revives itself if it was only cut off.
+    with lost as (
+        update turing.runners as r set status = 'lost', stopped_at = v_started
+        where r.status in ('running', 'stopping') and r.last_seen_at < v_started - v_lost_after
+        returning r.worker
+    )
+    select array_agg(l.worker order by l.worker) into v_lost from lost as l;
+    if v_lost is not null then
+        perform turing._emit_events(array(
+            select jsonb_build_object(
+                'event', 'runner.lost', 'worker', w, 'at', v_started,
+                'silent_for', v_lost_after
+            )
+            from unnest(v_lost) as w
+        ));
+    end if;
+    delete from turing.runners as r
+    where r.status in ('stopped', 'lost') and r.last_seen_at < v_started - v_keep
+        and not exists (select from turing.ticket_open as o where o.worker = r.worker);
+    delete from turing.backend_status as b
+    where not exists (select from turing.runners as r where r.worker = b.worker);
+
     -- why: logged also when it found nothing: proof that reaping runs.
     insert into turing.maintenance_log (operation, started_at, rows_affected, caller, detail)
-    values ('reap', v_started, v_count, p_caller, jsonb_build_object('ticket_ids', to_jsonb(v_ids)));
-    return v_count;
+    values (
+        'reap', v_started, v_count, p_caller,
+        jsonb_build_object(
+            'ticket_ids', to_jsonb(v_ids), 'returned_unstarted', to_jsonb(v_unstarted),
+            'runners_lost', to_jsonb(v_lost)
+        )
+    );
+    return v_count + v_returned;
 end;
 $$;
 
 comment on function turing.reap(text) is
-'Take back running tickets whose lease expired: each becomes timed_out with a retry (attempt + '
-'1, after backoff) or dead when attempts are exhausted. A late result of a reaped attempt is '
-'then refused by complete_ticket. Logs every run in maintenance_log, also when nothing was '
-'found. Returns the number reaped (at most 10000 per call).';
+'Take back running tickets whose lease expired: a started one becomes timed_out (the reason '
+'says whether it ran past the actor timeout or its runner stopped heartbeating) with a retry '
+'(attempt + 1, after backoff) or dead when attempts are exhausted; one claimed ahead and never '
+'started goes back to pending with nothing charged. A late result of a reaped attempt is then '
+'refused by complete_ticket. Marks runners silent past settings.runner_lost_after lost '
+'(runner.lost event) and deletes stopped and lost runners older than runner_retention. Logs '
+'every run in maintenance_log, also when nothing was found. Returns the number of tickets '
+'taken back (at most 10000 per call).';

@@ -11,16 +11,17 @@ set search_path = ''
 as $$
 declare
     v_released integer;
+    v_ids bigint [];
+    v_tokens uuid [];
     v_now timestamptz := clock_timestamp();
 begin
     -- why: a released claim is not an attempt: it goes back to pending with the same attempt
     -- number and no error, so nothing is ever marked "interrupted".
-    update turing.ticket_open as o
-    set status = 'pending', started_at = null, worker = null, batch_id = null,
-        lease_token = null, lease_expires_at = null, heartbeat_at = null
+    select array_agg(o.ticket_id), array_agg(o.lease_token) into v_ids, v_tokens
+    from turing.ticket_open as o
     where o.status = 'running' and o.worker = p_worker
         and (p_ticket_ids is null or o.ticket_id = any(p_ticket_ids));
-    get diagnostics v_released = row_count;
+    v_released := coalesce(turing._unclaim(v_ids, v_tokens, null), 0);
     if p_stopping then
         update turing.runners as r
         set status = case when exists (

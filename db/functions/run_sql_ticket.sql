@@ -55,7 +55,7 @@ begin
         return;
     end if;
     return query
-    select c.accepted, c.status, null::text
+    select c.accepted, c.status, c.error
     from turing.complete_batch(array[p_ticket_id], array[p_lease_token], array[v_output]) as c;
 end;
 $$;

@@ -5,7 +5,7 @@ with alive as (
         r.worker,
         unnest(r.models) as model
     from turing.runners as r
-    where r.status <> 'stopped' and r.last_seen_at > statement_timestamp() - interval '1 minute'
+    where r.status in ('running', 'stopping') and r.last_seen_at > statement_timestamp() - interval '1 minute'
 ),
 
 open_work as (
@@ -116,6 +116,64 @@ cross join
     ) as f
 where f.finished >= 10 and f.failed >= 0.25 * f.finished
 union all
+-- a model server a live runner cannot use (its circuit breaker is open)
+select
+    'backend_down' as alert,
+    'critical' as severity,
+    'backend ' || b.backend || ' (model ' || b.model || ')' as subject,
+    format(
+        'runner %s cannot use %s for model %s since %s: %s; it stopped claiming that model, '
+        'probes it and resumes by itself%s',
+        b.worker, b.backend, b.model, b.since, coalesce(b.last_error, '?'),
+        case when b.setting is not null then format(
+            '. Every call failed the same way: check the runner setting %s', b.setting
+        ) else '' end
+    ) as message
+from turing.backend_status as b
+inner join turing.runners as r on b.worker = r.worker
+where b.state = 'down' and r.status in ('running', 'stopping')
+union all
+-- an actor whose work_query fails (it is skipped until it works again)
+select
+    'discover_failed' as alert,
+    'warning' as severity,
+    'actor ' || a.name as subject,
+    format('work_query of actor %s failed at %s: %s', a.name, d.last_run_at, d.last_error)
+        as message
+from turing.actor_discovery as d
+inner join turing.actors as a on d.actor_id = a.actor_id
+where a.enabled and d.last_error is not null
+union all
+-- rows of a work_query that cannot become tickets
+select
+    'subjects_rejected' as alert,
+    'warning' as severity,
+    'actor ' || a.name as subject,
+    format(
+        'work_query of actor %s returns %s row(s) that cannot be tickets (%s), e.g. %s; the '
+        'other subjects flow. Fix the query or the data.',
+        a.name, d.last_rejected ->> 'count', d.last_rejected -> 'reasons',
+        d.last_rejected -> 'examples'
+    ) as message
+from turing.actor_discovery as d
+inner join turing.actors as a on d.actor_id = a.actor_id
+where a.enabled and d.last_rejected is not null
+union all
+-- finished subjects the work_query keeps returning: an outbox that is never written
+select
+    'outbox_not_written' as alert,
+    'warning' as severity,
+    'actor ' || a.name as subject,
+    format(
+        'work_query of actor %s still returns %s subject(s) it already finished: its on_complete '
+        'does not move them out of the inbox. They are not run again; fix on_complete, or run '
+        'them again on purpose with `turing rerun %s --all`.',
+        a.name, d.last_returned_done, a.name
+    ) as message
+from turing.actor_discovery as d
+inner join turing.actors as a on d.actor_id = a.actor_id
+where a.enabled and d.last_returned_done > 0
+union all
 -- an outbox status no enabled actor reads (the "4,500 results never saved" pain)
 select
     'unwired_outbox' as alert,
@@ -131,5 +189,9 @@ comment on view turing.v_alerts is
 'Current alerts: starvation (a model with work and no live runner; a model''s runners idle '
 'while upstream actors still have work; the whole pipeline drained), stall (running tickets '
 'without heartbeat; a runner silent for over a minute), failure_spike (>= 25 % of >= 10 '
-'attempts of an actor failed in 15 minutes), unwired_outbox (an outbox status no enabled actor '
-'reads and not declared final). tick() records raises and clears in alert_state and as events.';
+'attempts of an actor failed in 15 minutes), backend_down (a live runner''s breaker is open for '
+'a model server: host, last error, the runner setting to blame), discover_failed (a work_query '
+'fails), subjects_rejected (rows a work_query returns that cannot be tickets), '
+'outbox_not_written (finished subjects a work_query keeps returning), unwired_outbox (an outbox '
+'status no enabled actor reads and not declared final). tick() and the runners record raises '
+'and clears in alert_state and as events.';

@@ -64,6 +64,10 @@ def _split_models(model: tuple[str, ...], models: str | None) -> list[str]:
 @click.option("--exit-when-idle", type=float, default=0.0,
               help="Exit after this many seconds with nothing to do (0: never). "
                    "[env TURING_EXIT_WHEN_IDLE]")
+@click.option("--discover-timeout", type=click.FloatRange(min=0.1), default=300.0,
+              show_default=True,
+              help="Seconds one actor's work_query may run in discovery (off the claim path). "
+                   "[env TURING_DISCOVER_TIMEOUT]")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Log lines on stderr. [env TURING_LOG_FORMAT]")
 @click.option("-v", "--verbose", count=True, help="More log lines (-v: debug).")
@@ -79,7 +83,7 @@ def _split_models(model: tuple[str, ...], models: str | None) -> list[str]:
 def main(model: tuple[str, ...], models: str | None, concurrency: int, batch: int,
          dsn: str | None, ollama_host: str, worker: str, poll_interval: float,
          reap_interval: float, grace: float, keep_alive: str, num_ctx: int, num_predict: int,
-         exit_when_idle: float, log_format: str, verbose: int) -> None:
+         exit_when_idle: float, discover_timeout: float, log_format: str, verbose: int) -> None:
     """Claim and run the tickets of every enabled actor of MODEL until stopped.
 
     One runner per GPU: `--model qwen2.5:7b` serves every actor of that model (it never idles
@@ -111,6 +115,7 @@ def main(model: tuple[str, ...], models: str | None, concurrency: int, batch: in
             batch=batch, worker=worker, poll_interval=poll_interval,
             reap_interval=reap_interval, grace=grace, keep_alive=keep_alive, num_ctx=num_ctx,
             num_predict=num_predict, log_format=log_format, exit_when_idle=exit_when_idle,
+            discover_timeout=discover_timeout,
         )
         runner = Runner(cfg)
         runner.install_signals()

@@ -20,6 +20,7 @@ from turing_pg.prompt import PromptError, render
 
 class HumanExecutor:
     kind = "human"
+    reports_itself = False
     loads_models = False
     refusal = "human tickets are answered by people with `turing human`, not by a runner"
 

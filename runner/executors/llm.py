@@ -28,6 +28,7 @@ CONNECT_TIMEOUT_S = 5.0
 
 class LlmExecutor:
     kind = "llm"
+    reports_itself = False
     loads_models = True
     refusal = None
 

@@ -43,6 +43,7 @@ def _tail(data: bytes) -> str:
 
 class ScriptExecutor:
     kind = "script"
+    reports_itself = False
     loads_models = False
     refusal = None
 

@@ -11,6 +11,7 @@ from turing_pg.executors.context import Context
 
 class SqlExecutor:
     kind = "sql"
+    reports_itself = True
     loads_models = False
     refusal = None
 

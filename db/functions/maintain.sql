@@ -1,0 +1,45 @@
+-- maintain: the upkeep that must not wait for cron, called by every runner about once a
+-- second: the pgmq inbox becomes tickets at once; reaping and alerts run at most once per
+-- p_min_interval across all runners.
+create or replace function turing.maintain(
+    p_caller text default null,
+    p_min_interval interval default interval '5 seconds'
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_started timestamptz := clock_timestamp();
+    v_inbox integer;
+    v_reaped integer;
+    v_alerts integer;
+begin
+    select count(*)::integer into v_inbox from turing.drain_inbox(100);
+    -- why: one maintainer at a time (the others skip, they do not wait), and not more often
+    -- than p_min_interval, so a fleet of runners does the work of one.
+    if not pg_catalog.pg_try_advisory_xact_lock(7247)
+        or exists (
+            select from turing.maintenance_log as l
+            where l.operation = 'maintain' and l.started_at > v_started - p_min_interval
+        ) then
+        return jsonb_build_object('inbox', v_inbox);
+    end if;
+    v_reaped := turing.reap(p_caller);
+    select count(*)::integer into v_alerts from turing.evaluate_alerts();
+    insert into turing.maintenance_log (operation, started_at, rows_affected, caller, detail)
+    values (
+        'maintain', v_started, v_reaped, p_caller,
+        jsonb_build_object('inbox', v_inbox, 'reaped', v_reaped, 'alert_changes', v_alerts)
+    );
+    return jsonb_build_object('inbox', v_inbox, 'reaped', v_reaped, 'alert_changes', v_alerts);
+end;
+$$;
+
+comment on function turing.maintain(text, interval) is
+'The upkeep runners do themselves (about once a second each), so nothing waits for cron: '
+'drain_inbox(100) every call (a pgmq message becomes a ticket within a second); reap() and '
+'evaluate_alerts() (alerts raised and cleared, with their events) at most once per '
+'p_min_interval across all callers, by one caller at a time. Returns what it did. tick() does '
+'the rest (discovery of every actor, metrics, roll-ups, retention).';
