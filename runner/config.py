@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import socket
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -25,7 +27,7 @@ class RunnerConfig:
     poll_interval: float = 2.0
     reap_interval: float = 10.0
     grace: float = 30.0
-    keep_alive: str = "30m"
+    keep_alive: int | str = "30m"  # normalised by parse_keep_alive to what Ollama accepts
     num_ctx: int = 4096
     num_predict: int = 1024
     log_format: str = "text"
@@ -39,12 +41,60 @@ class RunnerConfig:
         if self.batch <= 0:
             self.batch = self.concurrency
         self.load_options = {"num_ctx": self.num_ctx, **self.load_options}
+        self.keep_alive = parse_keep_alive(self.keep_alive)
 
     def masked(self) -> dict[str, Any]:
         """The effective configuration for the start log line, with secrets masked."""
         out = asdict(self)
         out["dsn"] = mask_dsn(self.dsn)
+        out["ollama_host"] = mask_url(self.ollama_host)
         return out
+
+
+KEEP_ALIVE_FORMS = ("write a duration such as 30m, 1h30m, 90s or 300ms, a number of seconds "
+                    "such as 300, 0 to unload the model after each call, or -1 to keep it loaded")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+# Go's time.ParseDuration, which Ollama applies to a keep_alive string
+_GO_DURATION = re.compile(r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+")
+_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_GO_UNIT_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
+              "h": 3600.0}
+# why: Go durations are int64 nanoseconds (~292 years); Ollama refuses a longer one with 400.
+_MAX_KEEP_ALIVE_S = 2**63 / 1e9
+
+
+def parse_keep_alive(value: int | float | str) -> int | str:
+    """Any keep_alive form Ollama documents, as Ollama accepts it on the wire.
+
+    Ollama takes a JSON number (seconds) or a Go duration string, and refuses a numeric string
+    ("-1", "300") with HTTP 400 on every call: a command line or an environment variable only
+    ever gives strings, so a number is sent as a number. Negative means forever (sent as -1),
+    0 unloads after each call (sent as 0), whole seconds go as an integer and fractions as
+    milliseconds ("1500ms"); a Go duration such as "1h30m" goes unchanged, so the log shows
+    what the operator wrote."""
+    if isinstance(value, bool):  # why: bool is an int; Ollama refuses it (400)
+        raise ValueError(f"keep_alive {value!r} is not a duration; {KEEP_ALIVE_FORMS}")
+    text = value.strip() if isinstance(value, str) else value
+    if isinstance(text, str) and _GO_DURATION.fullmatch(text):
+        seconds = sum(float(n) * _GO_UNIT_S[u] for n, u in _GO_PART.findall(text))
+        seconds = -seconds if text.startswith("-") else seconds
+        if seconds > 0:
+            return text
+    elif (_NUMBER.fullmatch(text) if isinstance(text, str)
+          else isinstance(text, (int, float)) and math.isfinite(text)):
+        seconds = float(text)
+    else:
+        raise ValueError(f"keep_alive {value!r} is not a duration; {KEEP_ALIVE_FORMS}")
+    if seconds < 0:
+        return -1
+    if seconds >= _MAX_KEEP_ALIVE_S:
+        raise ValueError(f"keep_alive {value!r} is longer than Ollama can store; write -1 to "
+                         "keep the model loaded")
+    if seconds == 0:
+        return 0
+    if seconds.is_integer():
+        return int(seconds)
+    return f"{seconds * 1000:g}ms"
 
 
 def mask_dsn(dsn: str) -> str:

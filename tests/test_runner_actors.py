@@ -74,8 +74,8 @@ def test_missing_prompt_variable_fails_the_ticket_and_nothing_reaches_the_model(
 @pytest.mark.parametrize(("fault", "expect"), [
     (FaultRule("bad_output", kind="not_json", times=1), "is not JSON"),
     (FaultRule("bad_output", kind="schema_violation", times=1), "violates output_schema"),
-    (FaultRule("http_error", status=500, message="llama runner process has terminated",
-               stage="after_load", times=1), "HTTP 500: llama runner process has terminated"),
+    (FaultRule("http_error", status=500, message="CUDA error: illegal memory access",
+               stage="after_load", times=1), "HTTP 500: CUDA error"),
     (FaultRule("bad_output", kind="truncated_json", times=1), "is not JSON"),
 ])
 def test_bad_answers_fail_the_attempt_with_a_clear_error_and_are_retried(
@@ -129,18 +129,54 @@ def test_a_hanging_call_times_out_locally_and_is_retried(
     wait_for(lambda: completed(conn, "classify") == 1, timeout=30, what="the retry")
     rows = statuses(conn, "classify")
     assert [r[:2] for r in rows] == [("timed_out", 1), ("completed", 2)]
-    assert "timeout of 2s" in rows[0][2] and "HTTP call was cancelled" in rows[0][2]
+    assert "timeout of 2s" in rows[0][2] and "(the call was cancelled)" in rows[0][2]
 
 
-def test_unreachable_ollama_fails_with_what_to_do(
+def test_unreachable_ollama_charges_nothing_and_raises_backend_down(
         turing: Turing, conn: psycopg.Connection, start_runner: Any) -> None:
+    """An infrastructure fault: the tickets stay pending with no attempt charged, the breaker
+    opens after a few faults and the alert names the host and the last error."""
     turing.register_actor(llm_actor("classify", QWEN, max_attempts=1, timeout="10 seconds"))
-    submit_many(turing, "classify", 1)
-    start_runner("--model", QWEN, "--ollama-host", "http://127.0.0.1:9")
-    wait_for(lambda: settled(conn, "classify"), timeout=30, what="the ticket to settle")
-    [(status, _, error)] = statuses(conn, "classify")
-    assert status == "dead"
-    assert "cannot reach Ollama at http://127.0.0.1:9" in error and "is it running?" in error
+    submit_many(turing, "classify", 6)
+    runner = start_runner("--model", QWEN, "--ollama-host", "http://u:secret@127.0.0.1:9")
+    runner.wait_event("breaker_open", timeout=30)
+    wait_for(lambda: alerts(conn, "backend_down"), what="the backend_down alert")
+    [alert] = alerts(conn, "backend_down")
+    assert "127.0.0.1:9" in alert and "cannot connect" in alert and "secret" not in alert
+    assert history(conn, "classify") == [], "no attempt ended"
+    assert conn.execute("select count(*) from turing.ticket_open where attempt <> 1 "
+                        "and status = 'pending'").fetchone()[0] == 0, "no attempt charged"
+    assert open_count(conn, "classify") == 6
+
+
+def test_a_runner_setting_refused_on_every_call_trips_the_breaker_naming_it(
+        turing: Turing, conn: psycopg.Connection, fake_ollama: Any, start_runner: Any) -> None:
+    fake = fake_ollama(models=fake_models(),
+                       faults=[FaultRule("http_error", status=400, stage="before_load",
+                                         message='invalid keep_alive value "xyz"')])
+    turing.register_actor(llm_actor("classify", QWEN, max_attempts=1))
+    submit_many(turing, "classify", 5)
+    start_runner("--model", QWEN, "--ollama-host", fake.base_url)
+    wait_for(lambda: alerts(conn, "backend_down"), what="the backend_down alert")
+    [alert] = alerts(conn, "backend_down")
+    assert "--keep-alive" in alert
+    assert history(conn, "classify") == [] and open_count(conn, "classify") == 5
+
+
+@pytest.mark.parametrize("keep_alive", ["-1", "300", "1h30m", "0.5"])
+def test_every_documented_keep_alive_form_reaches_ollama_in_a_form_it_accepts(
+        turing: Turing, conn: psycopg.Connection, fake_ollama: Any, start_runner: Any,
+        keep_alive: str) -> None:
+    fake = fake_ollama(models=fake_models())
+    turing.register_actor(llm_actor("classify", QWEN, max_attempts=1))
+    submit_many(turing, "classify", 2)
+    start_runner("--model", QWEN, "--ollama-host", fake.base_url, "--keep-alive", keep_alive)
+    wait_for(lambda: completed(conn, "classify") == 2, what="both completed")
+
+
+def alerts(conn: psycopg.Connection, kind: str) -> list[str]:
+    return [r[0] for r in conn.execute(
+        "select message from turing.v_alerts where alert = %s", (kind,)).fetchall()]
 
 
 # -- scripts ------------------------------------------------------------------------------------

@@ -12,12 +12,23 @@ import sys
 import threading
 
 import click
+from click.core import ParameterSource
 
 from turing_pg import __version__, logs
 from turing_pg.cli.options import exit_codes
-from turing_pg.config import RunnerConfig
+from turing_pg.config import RunnerConfig, parse_keep_alive
 from turing_pg.db import TuringError
 from turing_pg.exits import Exit
+
+
+def _keep_alive(ctx: click.Context, param: click.Parameter, value: str) -> int | str:
+    """Refuse a keep_alive Ollama would refuse on every call, before anything starts."""
+    try:
+        return parse_keep_alive(value)
+    except ValueError as exc:
+        from_env = ctx.get_parameter_source("keep_alive") is ParameterSource.ENVIRONMENT
+        raise click.BadParameter(str(exc), ctx, param,
+                                 param_hint="TURING_KEEP_ALIVE" if from_env else None) from None
 
 
 def _split_models(model: tuple[str, ...], models: str | None) -> list[str]:
@@ -53,8 +64,11 @@ def _split_models(model: tuple[str, ...], models: str | None) -> list[str]:
               help="Seconds between reap() calls. [env TURING_REAP_INTERVAL]")
 @click.option("--grace", type=float, default=30.0, show_default=True,
               help="On SIGTERM, seconds running calls get to finish. [env TURING_GRACE]")
-@click.option("--keep-alive", default="30m", show_default=True,
-              help="Ollama keep_alive for the served models. [env TURING_KEEP_ALIVE]")
+@click.option("--keep-alive", default="30m", show_default=True, callback=_keep_alive,
+              metavar="DURATION",
+              help="How long Ollama keeps the served models loaded after a call: 30m, 1h30m, "
+                   "90s, seconds (300), 0 = unload after each call, -1 = forever. "
+                   "[env TURING_KEEP_ALIVE]")
 @click.option("--num-ctx", type=int, default=4096, show_default=True,
               help="num_ctx sent with every call (fixed per model so Ollama never reloads). "
                    "[env TURING_NUM_CTX]")
@@ -82,7 +96,7 @@ def _split_models(model: tuple[str, ...], models: str | None) -> list[str]:
 )
 def main(model: tuple[str, ...], models: str | None, concurrency: int, batch: int,
          dsn: str | None, ollama_host: str, worker: str, poll_interval: float,
-         reap_interval: float, grace: float, keep_alive: str, num_ctx: int, num_predict: int,
+         reap_interval: float, grace: float, keep_alive: int | str, num_ctx: int, num_predict: int,
          exit_when_idle: float, discover_timeout: float, log_format: str, verbose: int) -> None:
     """Claim and run the tickets of every enabled actor of MODEL until stopped.
 

@@ -2,9 +2,14 @@
 
 The actor's prompt is rendered strictly from the ticket input, its output_schema goes as Ollama
 `format`, and the answer is validated against that schema with jsonschema before anything is
-saved. 503 (Ollama's queue is full) and transport errors are retried here with backoff while the
-ticket's deadline allows; everything else becomes a failed attempt that the database retries
-with its own backoff up to max_attempts."""
+saved. What can go wrong is sorted three ways (DESIGN.md, failures and faults):
+* the server's trouble (refused connection, 503 past its retries, its model runner crashed, a
+  runner option refused on every call) is a fault: the ticket goes back uncharged and the
+  runner's breaker for this backend counts it;
+* a request no retry can fix (a prompt variable the input lacks, a model the server does not
+  have, an output_schema Ollama refuses) fails straight to dead with the reason;
+* everything else (not JSON, against the schema, cut off, another HTTP error) is the work's
+  failure, retried by the database with backoff up to max_attempts."""
 
 from __future__ import annotations
 
@@ -17,13 +22,20 @@ import jsonschema
 import ollama
 
 from turing_pg import logs
-from turing_pg.config import LOAD_OPTIONS, RunnerConfig
+from turing_pg.config import LOAD_OPTIONS, RunnerConfig, mask_url
 from turing_pg.execution import Attempt, Result, require_container
 from turing_pg.executors.context import Context
 from turing_pg.prompt import PromptError, render
 
 TRANSPORT_RETRIES = 3
 CONNECT_TIMEOUT_S = 5.0
+# Ollama's words when the model runner process died (an OOM, a driver fault): the server's
+# trouble, not the ticket's.
+RUNNER_CRASHED = ("runner process has terminated", "runner has unexpectedly stopped",
+                  "runner process no longer running")
+# Runner options whose name in a 400 means the runner's setting is refused on every call.
+RUNNER_SETTINGS = {"keep_alive": "--keep-alive", "num_ctx": "--num-ctx",
+                   "num_predict": "--num-predict"}
 
 
 class LlmExecutor:
@@ -113,60 +125,120 @@ class LlmExecutor:
                                  retryable=False)
         options = self.options(a.name, a.options or {})
         backoff = 0.5
+        reason = ""
         for try_no in range(1, TRANSPORT_RETRIES + 2):
             remaining = attempt.remaining()
             if remaining <= 0:
-                return self._timed_out(attempt, where)
+                return self._timed_out(attempt, where, called=try_no > 1)
             try:
-                reply = self._client(remaining).chat(
-                    model=a.model,
-                    messages=[{"role": "user", "content": prompt}],
-                    format=a.output_schema,
-                    options=options,
-                    keep_alive=self.cfg.keep_alive,
-                )
-                return self.check(reply, a.output_schema, where, options)
+                return self._call(attempt, where, prompt, options, remaining)
+            except httpx.ConnectError as exc:
+                # why: refused or unroutable: retrying here only burns the deadline; the
+                # breaker probes the server and claims resume when it answers.
+                return self._fault(where, f"cannot connect: {exc}")
             except httpx.TimeoutException:
-                return self._timed_out(attempt, where)
+                return self._timed_out(attempt, where, called=True)
             except ollama.ResponseError as exc:
-                if exc.status_code == 503 and try_no <= TRANSPORT_RETRIES:
-                    reason = f"HTTP 503 {exc.error}"
-                elif exc.status_code == 404:
-                    return Result.failed(
-                        f"{where}: Ollama at {self.cfg.ollama_host} does not have model "
-                        f"{a.model!r} ({exc.error}); run `ollama pull {a.model}` there"
-                    )
-                else:
-                    return Result.failed(
-                        f"{where}: Ollama answered HTTP {exc.status_code}: {exc.error}"
-                    )
+                verdict = self._classify(exc, where, a.model, a.options or {})
+                if verdict is not None:
+                    return verdict
+                if try_no > TRANSPORT_RETRIES:
+                    return self._fault(where, f"HTTP 503 after {try_no} tries: {exc.error}")
+                reason = f"HTTP 503 {exc.error}"
             except (ConnectionError, httpx.TransportError) as exc:
                 if try_no > TRANSPORT_RETRIES:
-                    return Result.failed(
-                        f"{where}: cannot reach Ollama at {self.cfg.ollama_host} after "
-                        f"{try_no} tries: {type(exc).__name__}: {exc}; is it running?"
-                    )
+                    return self._fault(
+                        where, f"{try_no} tries failed: {type(exc).__name__}: {exc}")
                 reason = f"{type(exc).__name__}: {exc}"
             logs.event("llm_retry", ticket=t.ticket_id, actor=a.name, model=a.model,
                        try_no=try_no, reason=reason, level=logs.WARNING)
             if attempt.cancel.wait(min(backoff, max(attempt.remaining(), 0))):
-                return Result.failed(f"{where}: cancelled while retrying ({reason})")
+                return Result.released(f"{where}: the lease was lost while retrying ({reason})")
             backoff *= 2
-        return Result.failed(f"{where}: Ollama busy (503) after {TRANSPORT_RETRIES} retries")
+        raise AssertionError("unreachable: the last try returns")
 
-    def _timed_out(self, attempt: Attempt, where: str) -> Result:
+    def _call(self, attempt: Attempt, where: str, prompt: str, options: dict[str, Any],
+              timeout_s: float) -> Result:
+        """One streamed chat call. Streamed so that a lost lease (attempt.cancel, set by the
+        heartbeat) stops it between two chunks: closing the stream closes the connection, and
+        Ollama stops generating for a client that went away, which frees the GPU slot at once
+        instead of at the deadline."""
+        a = attempt.ticket.actor
+        stream = self._client(timeout_s).chat(
+            model=a.model, messages=[{"role": "user", "content": prompt}],
+            format=a.output_schema, options=options, keep_alive=self.cfg.keep_alive,
+            stream=True)
+        parts: list[str] = []
+        last: Any = None
+        try:
+            for chunk in stream:
+                parts.append(chunk.message.content or "")
+                last = chunk
+                if attempt.cancel.is_set():
+                    return Result.released(f"{where}: the lease was lost; the call was stopped")
+                if attempt.remaining() <= 0 and not chunk.done:
+                    return self._timed_out(attempt, where, called=True)
+        finally:
+            stream.close()
+        if last is None or not last.done:
+            raise httpx.RemoteProtocolError("the stream ended before the answer was done")
+        return self.check("".join(parts), last.done_reason, a.output_schema, where, options)
+
+    def _fault(self, where: str, error: str, setting: str | None = None) -> Result:
+        host = mask_url(self.cfg.ollama_host)
+        return Result.fault(f"{where}: Ollama at {host}: {error}", backend=host,
+                            setting=setting)
+
+    def _classify(self, exc: ollama.ResponseError, where: str, model: str,
+                  actor_options: dict[str, Any]) -> Result | None:
+        """What an error answer from Ollama means; None = busy (503), retry after a pause.
+
+        The server's own trouble is a fault (no attempt charged; the breaker counts it); a
+        request no retry can fix (the model is missing, the output_schema is not a schema) is
+        a failure sent straight to dead; a runner option refused on every call is a fault
+        naming the setting, so the breaker holds the work instead of killing it ticket by
+        ticket; anything else is the work's failure and is retried."""
+        status, text = exc.status_code, str(exc.error)
+        low = text.lower()
+        if status == 503:
+            return None
+        if any(m in low for m in RUNNER_CRASHED):
+            return self._fault(where, f"its model runner stopped: {text}")
+        if status == 404 or ("not found" in low and "model" in low):
+            return Result.failed(
+                f"{where}: Ollama at {mask_url(self.cfg.ollama_host)} does not have model "
+                f"{model!r} ({text}); run `ollama pull {model}` there, then "
+                "`turing dead retry`", retryable=False)
+        if "invalid format" in low or "json schema" in low:
+            return Result.failed(
+                f"{where}: Ollama refused the actor's output_schema: {text}; fix it with "
+                "`turing actor set`, then `turing dead retry`", retryable=False)
+        if status == 400:
+            for option, flag in RUNNER_SETTINGS.items():
+                if option in low and option not in actor_options:
+                    return self._fault(where, f"HTTP 400 {text}", setting=flag)
+            return Result.failed(
+                f"{where}: Ollama refused the request (HTTP 400): {text}; check the actor's "
+                "options and prompt", retryable=False)
+        # why: any other error (a 500 included) is charged: it may be this ticket's own input
+        # that makes the server fail, and a fault is never charged, so a poison ticket
+        # treated as a fault would come back forever.
+        return Result.failed(f"{where}: Ollama answered HTTP {status}: {text}")
+
+    def _timed_out(self, attempt: Attempt, where: str, *, called: bool) -> Result:
+        what = ("the call was cancelled" if called
+                else "no call was made: the time ran out before it")
         return Result.timed_out(
             f"{where}: no complete answer within the actor's timeout of "
-            f"{attempt.ticket.actor.timeout_s:g}s (the HTTP call was cancelled); raise the "
+            f"{attempt.ticket.actor.timeout_s:g}s ({what}); raise the "
             "timeout if the model is just slow (see turing.v_timeout_recommendations)"
         )
 
     @staticmethod
-    def check(reply: Any, schema: dict[str, Any] | None, where: str,
+    def check(content: str, done_reason: str | None, schema: dict[str, Any] | None, where: str,
               options: dict[str, Any]) -> Result:
-        """Turn a chat reply into a Result: complete, JSON, valid against the schema."""
-        content = reply.message.content or ""
-        if reply.done_reason == "length":
+        """Turn a chat answer into a Result: complete, JSON, valid against the schema."""
+        if done_reason == "length":
             return Result.failed(
                 f"{where}: the answer was cut off at num_predict={options.get('num_predict')} "
                 f"tokens (done_reason=length): {content[:200]!r}; raise options.num_predict "
