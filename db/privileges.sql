@@ -42,5 +42,5 @@ grant select on all tables in schema turing to turing_admin;
 grant select on
 turing.v_dashboard, turing.v_runners, turing.v_dead_letters, turing.v_failure_rates,
 turing.v_throughput_hourly, turing.v_alerts, turing.v_pipeline_edges,
-turing.v_unwired_outboxes, turing.actor_fields, turing.actor_kinds
+turing.v_unwired_outboxes, turing.v_discovery_problems, turing.actor_fields, turing.actor_kinds
 to turing_viewer, turing_admin;

@@ -31,8 +31,9 @@ class DemoResult:
     counts: list[dict[str, object]]  # this run's finished attempts per actor and status
     dashboard: list[dict[str, object]]  # turing.v_dashboard rows of the demo actors
     tree: str
-    drained: bool
+    drained: bool  # nothing open for a machine, every work_query empty
     simulated: bool
+    waiting_for_people: int = 0  # human tickets open: waiting, not drained
 
 
 def _finished(t: Turing, actors: list[str]) -> dict[tuple[str, str], int]:
@@ -124,8 +125,10 @@ def run_demo(dsn: str, *, limit: int | None, ollama_host: str | None, time_scale
                   for (a, st), n in sorted(after.items()) if n - before.get((a, st), 0)]
         dashboard = [r for r in t.view("v_dashboard") if r["actor"] in actors]
         tree = loader.taxonomy_tree(conn)
+        waiting = sum(s.pending + s.running for s in t.startup_state()
+                      if s.actor in actors and s.model == "human")
     return DemoResult(time.monotonic() - started, counts, dashboard, tree, drained,
-                      simulated=not use_real)
+                      simulated=not use_real, waiting_for_people=waiting)
 
 
 def _nothing_to_discover(t: Turing, state: list[ActorState]) -> bool:

@@ -8,6 +8,7 @@ import time
 
 import psycopg
 import pytest
+from conftest import wait_for
 
 from turing_pg import schema
 from turing_pg.db import UnknownTicket
@@ -71,6 +72,16 @@ def test_drained_pipeline_is_reported(pipeline, conn):
     assert "drained" in alerts(conn)[("drained", "pipeline")]
     pipeline.submit("scorer", "1")
     assert ("drained", "pipeline") not in alerts(conn)
+
+
+def test_work_waiting_for_a_person_is_waiting_not_drained(pipeline, conn):
+    pipeline.register_actor(dict(name="review", kind="human", output_schema={"type": "object"}))
+    pipeline.register_runner("cpu-1", ["cpu"])
+    pipeline.submit("review", "1")
+    found = alerts(conn)
+    assert ("drained", "pipeline") not in found
+    assert "1 ticket(s) of actor review wait for a person" in \
+        found[("waiting_for_people", "actor review")]
 
 
 def test_stall_running_ticket_without_heartbeat_and_silent_runner(pipeline, conn):
@@ -141,6 +152,21 @@ def test_check_alerts_and_graph_agree_on_what_is_unwired(turing, conn):
 def send(conn: psycopg.Connection, message: object) -> int:
     return conn.execute("select pgmq.send('turing_inbox', %s::jsonb)",
                         (json.dumps(message),)).fetchone()[0]
+
+
+def test_a_running_runner_drains_the_inbox_without_cron(pipeline, conn, start_runner):
+    """No `turing tick`: the runner's maintenance drains the pgmq inbox within a second or
+    two, and the ticket it makes is run."""
+    start_runner("--model", "cpu")
+    time.sleep(1)  # the runner is up and idle
+    sent = time.monotonic()
+    send(conn, {"actor": "scorer", "subject_id": "150", "input": {"why": "rush"}})
+    wait_for(lambda: conn.execute("select count(*) from turing.tickets where source = 'inbox'"
+                                  ).fetchone()[0] == 1, timeout=10, what="the inbox ticket")
+    assert time.monotonic() - sent < 3
+    assert conn.execute("select count(*) from pgmq.q_turing_inbox").fetchone()[0] == 0
+    wait_for(lambda: conn.execute("select scored_times from public.jobs where id = 150"
+                                  ).fetchone()[0] == 1, what="the inbox ticket to run")
 
 
 def test_inbox_accepts_good_messages_and_keeps_bad_ones_with_the_reason(pipeline, conn):

@@ -282,6 +282,29 @@ def test_sql_actor_runs_in_the_database_and_a_raising_function_fails_the_attempt
     assert "raised: negative n for bad" in by_subject["bad"]["error"]
 
 
+def test_what_the_runner_logs_and_counts_is_what_happened(
+        turing: Turing, conn: psycopg.Connection, start_runner: Any) -> None:
+    """A sql ticket whose on_complete raised is logged as a failure with its reason, and the
+    stop line counts it among the failed, not the completed."""
+    conn.execute("""
+        create function public.echo(p_subject_id text, p_input jsonb) returns jsonb
+        language sql as $$ select p_input $$;
+        create function public.refuse(bigint, text, jsonb, jsonb) returns void
+        language plpgsql as $$ begin raise exception 'outbox table is read-only'; end $$;
+    """)
+    turing.register_actor(dict(name="echo", kind="sql", sql_function="public.echo",
+                               on_complete="public.refuse", max_attempts=1))
+    turing.submit("echo", "s1", {"n": 1})
+    runner = start_runner("--model", "cpu", "--exit-when-idle", "1")
+    assert runner.wait(timeout=30) == 0
+    [fail] = runner.events("fail")
+    assert fail["status"] == "dead" and "outbox table is read-only" in fail["error"]
+    assert not runner.events("finish")
+    [stopped] = runner.events("stopped")
+    assert stopped.get("failed") == 1 and not stopped.get("completed")
+    assert statuses(conn, "echo")[0][0] == "dead"
+
+
 # -- scheduling ---------------------------------------------------------------------------------
 
 PIPELINE_DDL = """

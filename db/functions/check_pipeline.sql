@@ -20,6 +20,12 @@ begin
     from turing.v_unwired_outboxes as u
     order by u.actor, u.status;
 
+    -- what the last discovery could not do (the one rule, v_discovery_problems)
+    return query
+    select p.severity, p.problem, p.actor, p.message
+    from turing.v_discovery_problems as p
+    order by p.actor, p.problem;
+
     -- inboxes no actor writes: fed from outside, or a dead end upstream
     return query
     select 'info', 'unfed_inbox', a.name,
@@ -97,7 +103,9 @@ end;
 $$;
 
 comment on function turing.check_pipeline(bigint) is
-'Static checks of the pipeline wiring, for `turing check`: unwired outboxes (error), inboxes no '
-'actor writes (info: fed from outside), actors without declared inbox/outbox, disabled actors '
+'Static checks of the pipeline wiring, for `turing check`: unwired outboxes (error), what the '
+'last discovery could not do (v_discovery_problems: a failing work_query is an error, rejected '
+'rows and finished subjects still returned are warnings), inboxes no actor writes (info: fed '
+'from outside), actors without declared inbox/outbox, disabled actors '
 'with work waiting, work_queries that no longer plan, and work_queries whose plan is a '
 'sequential scan of a table with at least p_large_table_rows rows.';

@@ -13,6 +13,7 @@ open_work as (
         a.actor_id,
         a.name,
         a.model,
+        a.kind,
         a.inbox,
         a.outbox,
         coalesce(sum(c.n) filter (where c.status = 'pending'), 0) as pending,
@@ -72,6 +73,18 @@ select
         as message
 from alive as l
 having count(*) > 0 and not exists (select from model_work as m where m.pending + m.running > 0)
+union all
+-- work waiting for a person: waiting, not drained
+select
+    'waiting_for_people' as alert,
+    'info' as severity,
+    'actor ' || w.name as subject,
+    format(
+        '%s ticket(s) of actor %s wait for a person; answer them with `turing human --model %s`',
+        w.pending, w.name, w.model
+    ) as message
+from open_work as w
+where w.kind = 'human' and w.pending > 0
 union all
 -- running tickets nobody looks after
 select
@@ -133,46 +146,13 @@ from turing.backend_status as b
 inner join turing.runners as r on b.worker = r.worker
 where b.state = 'down' and r.status in ('running', 'stopping')
 union all
--- an actor whose work_query fails (it is skipped until it works again)
+-- what discovery could not do (the one rule: v_discovery_problems)
 select
-    'discover_failed' as alert,
+    p.problem as alert,
     'warning' as severity,
-    'actor ' || a.name as subject,
-    format('work_query of actor %s failed at %s: %s', a.name, d.last_run_at, d.last_error)
-        as message
-from turing.actor_discovery as d
-inner join turing.actors as a on d.actor_id = a.actor_id
-where a.enabled and d.last_error is not null
-union all
--- rows of a work_query that cannot become tickets
-select
-    'subjects_rejected' as alert,
-    'warning' as severity,
-    'actor ' || a.name as subject,
-    format(
-        'work_query of actor %s returns %s row(s) that cannot be tickets (%s), e.g. %s; the '
-        'other subjects flow. Fix the query or the data.',
-        a.name, d.last_rejected ->> 'count', d.last_rejected -> 'reasons',
-        d.last_rejected -> 'examples'
-    ) as message
-from turing.actor_discovery as d
-inner join turing.actors as a on d.actor_id = a.actor_id
-where a.enabled and d.last_rejected is not null
-union all
--- finished subjects the work_query keeps returning: an outbox that is never written
-select
-    'outbox_not_written' as alert,
-    'warning' as severity,
-    'actor ' || a.name as subject,
-    format(
-        'work_query of actor %s still returns %s subject(s) it already finished: its on_complete '
-        'does not move them out of the inbox. They are not run again; fix on_complete, or run '
-        'them again on purpose with `turing rerun %s --all`.',
-        a.name, d.last_returned_done, a.name
-    ) as message
-from turing.actor_discovery as d
-inner join turing.actors as a on d.actor_id = a.actor_id
-where a.enabled and d.last_returned_done > 0
+    'actor ' || p.actor as subject,
+    format('actor %s: %s', p.actor, p.message) as message
+from turing.v_discovery_problems as p
 union all
 -- an outbox status no enabled actor reads (the "4,500 results never saved" pain)
 select
@@ -187,7 +167,8 @@ from turing.v_unwired_outboxes as u;
 
 comment on view turing.v_alerts is
 'Current alerts: starvation (a model with work and no live runner; a model''s runners idle '
-'while upstream actors still have work; the whole pipeline drained), stall (running tickets '
+'while upstream actors still have work; the whole pipeline drained), waiting_for_people (human '
+'tickets open: waiting, not drained), stall (running tickets '
 'without heartbeat; a runner silent for over a minute), failure_spike (>= 25 % of >= 10 '
 'attempts of an actor failed in 15 minutes), backend_down (a live runner''s breaker is open for '
 'a model server: host, last error, the runner setting to blame), discover_failed (a work_query '

@@ -45,7 +45,7 @@ def main() -> None:
 for _command in (
     db.db,
     actors.actor,
-    work.submit, work.cancel, work.retry, work.dead,
+    work.submit, work.rerun, work.cancel, work.retry, work.dead,
     maintenance.reap, maintenance.tick, maintenance.metrics,
     monitor.status, monitor.top, monitor.graph, monitor.check, monitor.tickets, monitor.events,
     human.human,

@@ -136,7 +136,8 @@ def graph(output: Path | None, fmt: str, dsn: str | None, as_json: bool, verbose
 @exit_codes(Exit.OK, (Exit.ERROR, "or an error-level finding exists"))
 def check(dsn: str | None, as_json: bool, verbose: int) -> None:
     """Find wiring mistakes: unwired outboxes, inboxes nobody writes, disabled actors with work,
-    work_queries that scan a large table.
+    work_queries that scan a large table; and what discovery could not do: a failing
+    work_query, rows that cannot be tickets, finished subjects still in an inbox.
 
     \b
     Example:

@@ -1,4 +1,5 @@
-"""`turing submit | cancel | retry | dead | dead retry`: put work in, take it out, bring it back."""
+"""`turing submit | rerun | cancel | retry | dead | dead retry`: put work in, take it out, bring
+it back."""
 
 from __future__ import annotations
 
@@ -41,6 +42,39 @@ def submit(actor_name: str, subject_id: str, input_json: str, priority: int | No
     with client(dsn) as t:
         ticket = t.submit(actor_name, subject_id, data, priority)
     print_data({"ticket_id": ticket}, as_json, lambda d: f"ticket {d['ticket_id']} pending")
+
+
+@click.command("rerun")
+@click.argument("actor_name", metavar="ACTOR")
+@click.option("--subject", "subject_id", default=None, metavar="SUBJECT",
+              help="The finished subject to run again.")
+@click.option("--all", "rerun_all", is_flag=True,
+              help="Every finished subject the actor's work_query still returns.")
+@common_options
+@handle_errors
+@exit_codes((Exit.OK, "tickets created (or none to create with --all)"),
+            (Exit.UNKNOWN, "the work_query does not return SUBJECT"),
+            (Exit.REFUSED, "SUBJECT has an open ticket already"))
+def rerun(actor_name: str, subject_id: str | None, rerun_all: bool, dsn: str | None,
+          as_json: bool, verbose: int) -> None:
+    """Run ACTOR again on subjects it already finished. Discovery never re-runs a finished
+    subject by itself (an on_complete that forgets to move its subject must not loop the GPU),
+    so after resetting a domain row to the actor's inbox status, ask for it here. The input is
+    what the work_query returns now.
+
+    \b
+    Example:
+      turing rerun scorer --subject 42
+      turing rerun scorer --all
+    """
+    if rerun_all == (subject_id is not None):
+        raise InvalidArgument("say which subjects to run again",
+                              "pass --subject SUBJECT for one, or --all for every finished one")
+    with client(dsn) as t:
+        rows = t.rerun(actor_name, subject_id)
+    print_data(rows, as_json, lambda r: "\n".join(
+        f"subject {x['subject_id']}: ticket {x['ticket_id']} pending" for x in r)
+        or "nothing to run again: the work_query returns no finished subject")
 
 
 @click.command("cancel")
