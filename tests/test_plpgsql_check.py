@@ -49,6 +49,8 @@ _WORK_QUERY = (
 ALLOWED: tuple[Allowed, ...] = (
     Allowed("turing._discover", "text type variable is not sanitized", "v_actor.work_query",
             _WORK_QUERY),
+    Allowed("turing.rerun", "text type variable is not sanitized", "v_actor.work_query",
+            _WORK_QUERY),
     Allowed("turing._validate_work_query", "text type variable is not sanitized",
             "explain select q.subject_id from (%s)", _WORK_QUERY),
     Allowed("turing.check_pipeline", "text type variable is not sanitized",

@@ -54,7 +54,7 @@ begin
     inner join turing.actors as a on a.actor_id = o.actor_id;
 
     if v_ids is not null then
-        select count(*) into v_count
+        select count(*)::integer into v_count
         from turing._retire(
             v_ids, v_tokens, v_errors,
             array_fill('timed_out'::text, array[cardinality(v_ids)]),

@@ -9,7 +9,8 @@ as $$
 #variable_conflict use_column
 declare
     v_actor turing.actors%rowtype;
-    v_row record;
+    v_subject text;
+    v_input jsonb;
     v_found boolean := false;
 begin
     select * into v_actor from turing.actors as a where a.name = p_actor;
@@ -25,7 +26,7 @@ begin
     end if;
     -- why: the input comes from the work_query as discovery would build it, so the rerun sees
     -- the same columns; a subject it no longer returns has left the inbox.
-    for v_row in execute format(
+    for v_subject, v_input in execute format(
         $q$
         select w.subject_id, w.input
         from (
@@ -56,11 +57,9 @@ begin
     loop
         v_found := true;
         delete from turing.subjects_done as s
-        where s.actor_id = v_actor.actor_id and s.subject_id = v_row.subject_id;
-        subject_id := v_row.subject_id;
-        ticket_id := turing._create_ticket(
-            p_actor, v_row.subject_id, v_row.input, null, 'rerun', null
-        );
+        where s.actor_id = v_actor.actor_id and s.subject_id = v_subject;
+        subject_id := v_subject;
+        ticket_id := turing._create_ticket(p_actor, v_subject, v_input, null, 'rerun', null);
         return next;
     end loop;
     if p_subject_id is not null and not v_found then
