@@ -40,11 +40,37 @@ class RunnerConfig:
             self.batch = self.concurrency
         self.load_options = {"num_ctx": self.num_ctx, **self.load_options}
 
+    def keep_alive_s(self) -> float:
+        """How long Ollama keeps a model loaded after its last call (keep_alive: "30m", "1h",
+        "90s" or plain seconds; negative = for ever). What the runner assumes when it decides
+        whether a model it served is still warm."""
+        return parse_keep_alive(self.keep_alive)
+
     def masked(self) -> dict[str, Any]:
         """The effective configuration for the start log line, with secrets masked."""
         out = asdict(self)
         out["dsn"] = mask_dsn(self.dsn)
         return out
+
+
+def parse_keep_alive(value: str) -> float:
+    """Seconds of an Ollama keep_alive ("30m", "1h30m", "90s", "300", "-1" = for ever); 0.0
+    for what cannot be read, so a model is then never assumed warm."""
+    import re
+
+    text = str(value).strip().lower()
+    try:
+        seconds = float(text)
+    except ValueError:
+        parts = re.fullmatch(r"(-)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?"
+                             r"(?:(\d+(?:\.\d+)?)s)?", text)
+        if not parts or not any(parts.groups()[1:]):
+            return 0.0
+        sign, h, m, sec = parts.groups()
+        seconds = float(h or 0) * 3600 + float(m or 0) * 60 + float(sec or 0)
+        if sign:
+            seconds = -seconds
+    return float("inf") if seconds < 0 else seconds
 
 
 def mask_dsn(dsn: str) -> str:

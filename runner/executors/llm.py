@@ -8,8 +8,10 @@ with its own backoff up to max_attempts."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
+import time
 from typing import Any
 
 import httpx
@@ -40,9 +42,10 @@ class LlmExecutor:
         self._lock = threading.Lock()
         self._local = threading.local()
 
-    def switch_model(self, previous: str | None, model: str) -> None:
+    def switch_model(self, previous: str | None, model: str) -> float | None:
         """Unload `previous` (to free the GPU), then preload `model`, for a runner that serves
-        several models on one GPU."""
+        several models on one GPU. Returns how long the load took (Ollama's load_duration), or
+        None when the preload failed."""
         # why: a load can take minutes on a slow disk; a load cut short by a client timeout is
         # aborted by Ollama and restarted by the next request, forever (reference §1.12).
         client = ollama.Client(host=self.cfg.ollama_host, timeout=httpx.Timeout(900, connect=5))
@@ -51,13 +54,16 @@ class LlmExecutor:
                 client.generate(model=previous, keep_alive=0)
             except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
                 logs.event("unload_failed", model=previous, error=str(exc), level=logs.WARNING)
+        started = time.monotonic()
         try:
-            client.generate(model=model, keep_alive=self.cfg.keep_alive,
-                            options=dict(self.cfg.load_options))
+            reply = client.generate(model=model, keep_alive=self.cfg.keep_alive,
+                                    options=dict(self.cfg.load_options))
         except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
             # why: not fatal: the first chat call loads the model anyway, and fails the ticket
             # with a clear error if the model is really missing.
             logs.event("preload_failed", model=model, error=str(exc), level=logs.WARNING)
+            return None
+        return load_seconds(reply, time.monotonic() - started)
 
     def probe(self) -> str | None:
         """GET /api/ps on the model server (cheap, loads nothing): None when it answers."""
@@ -125,7 +131,8 @@ class LlmExecutor:
                     options=options,
                     keep_alive=self.cfg.keep_alive,
                 )
-                return self.check(reply, a.output_schema, where, options)
+                result = self.check(reply, a.output_schema, where, options)
+                return dataclasses.replace(result, load_s=load_seconds(reply, None))
             except httpx.TimeoutException:
                 return self._timed_out(attempt, where)
             except ollama.ResponseError as exc:
@@ -157,8 +164,8 @@ class LlmExecutor:
     def _timed_out(self, attempt: Attempt, where: str) -> Result:
         return Result.timed_out(
             f"{where}: no complete answer within the actor's timeout of "
-            f"{attempt.ticket.actor.timeout_s:g}s (the HTTP call was cancelled); raise the "
-            "timeout if the model is just slow (see turing.v_timeout_recommendations)"
+            f"{attempt.timeout:g}s (the HTTP call was cancelled); raise the timeout or "
+            "timeout_ceiling if the model is just slow (see turing.v_timeout_recommendations)"
         )
 
     @staticmethod
@@ -189,3 +196,10 @@ class LlmExecutor:
                     f"{where}: the answer violates output_schema at {path}: {error.message}"
                 )
         return require_container(output, where)
+
+
+def load_seconds(reply: Any, fallback: float | None) -> float | None:
+    """Ollama's load_duration of a reply (nanoseconds) in seconds; `fallback` when the reply
+    carries none (a server that does not report it)."""
+    ns = getattr(reply, "load_duration", None)
+    return ns / 1e9 if isinstance(ns, (int, float)) and ns >= 0 else fallback
