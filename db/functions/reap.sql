@@ -56,7 +56,7 @@ begin
     inner join turing.ticket_open as o on o.ticket_id = e.ticket_id;
 
     if v_ids is not null then
-        select count(*) into v_count
+        select count(*)::integer into v_count
         from turing._retire(
             v_ids, v_tokens, v_errors,
             array_fill('timed_out'::text, array[cardinality(v_ids)]),
