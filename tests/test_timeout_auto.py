@@ -210,3 +210,27 @@ def test_timeout_auto_is_written_auto_in_an_actor_file_and_survives_set_actor(tu
     [definition] = [d["definition"] for d in turing.actor_definitions() if d["name"] == "auto"]
     assert definition["timeout"] == "00:05:00"
     assert claim_one(turing).timeout_s == 300
+
+
+def test_the_runner_counts_a_model_cold_until_a_call_or_preload_warms_it_for_keep_alive():
+    from turing_pg.config import RunnerConfig, parse_keep_alive
+    from turing_pg.db import ActorRuntime, ClaimedTicket
+    from turing_pg.execution import Result
+    from turing_pg.loop import Finished, Runner
+
+    assert [parse_keep_alive(v) for v in ("30m", "1h30m", "90s", "300", "-1", "soon")] \
+        == [1800, 5400, 90, 300, float("inf"), 0.0]
+    runner = Runner(RunnerConfig(models=["gpu-7b", "cpu"], dsn="", keep_alive="30m"))
+    runner.loadable_models = {"gpu-7b"}
+    assert runner._cold("gpu-7b") and not runner._cold("cpu")
+    actor = ActorRuntime(1, "auto", "llm", "gpu-7b", "", None, None, None, {}, None, 30.0)
+    ticket = ClaimedTicket(1, None, 1, "s", {}, 1, 1, True, actor, 40.0)  # type: ignore[arg-type]
+    attempt = Attempt(ticket, time.monotonic(), threading.Event())
+    runner._model_sees(Finished(attempt, Result.fault("down", backend="b"), 0.0))
+    assert runner._cold("gpu-7b")  # a call that never reached the server warms nothing
+    runner._model_sees(Finished(attempt, Result("completed", output={}, load_s=6.5), 7.0))
+    assert not runner._cold("gpu-7b")
+    assert runner.load_reports == [("gpu-7b", 6.5)]
+    runner.warm_until["gpu-7b"] = time.monotonic() - 1  # keep_alive passed without a call
+    assert runner._cold("gpu-7b")
+    runner.pool.shutdown()
