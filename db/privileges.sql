@@ -12,8 +12,9 @@ grant usage on schema turing to turing_runner, turing_viewer, turing_admin;
 
 grant execute on function
 turing.claim_batch(text, text, integer),
-turing.claim_batch(text, text, integer, bigint[], integer),
-turing.start_tickets(text, bigint[], uuid[]),
+turing.claim_batch(text, text, integer, bigint[], integer, boolean),
+turing.start_tickets(text, bigint[], uuid[], boolean),
+turing.report_model_load(text, text, double precision),
 turing.return_tickets(text, bigint[], uuid[], text),
 turing.top_up(text),
 turing.discover_due(text, integer),
@@ -33,7 +34,8 @@ turing.run_sql_ticket(bigint, uuid)
 to turing_runner, turing_admin;
 
 grant select on
-turing.tickets, turing.v_counts, turing.v_stuck, turing.v_timeout_recommendations
+turing.tickets, turing.v_counts, turing.v_stuck, turing.v_timeout_recommendations,
+turing.actor_timeouts
 to turing_viewer, turing_admin;
 
 grant execute on all functions in schema turing to turing_admin;

@@ -43,6 +43,12 @@ class RunnerConfig:
         self.load_options = {"num_ctx": self.num_ctx, **self.load_options}
         self.keep_alive = parse_keep_alive(self.keep_alive)
 
+    def keep_alive_s(self) -> float:
+        """How long Ollama keeps a model loaded after its last call (keep_alive: "30m", "1h",
+        "90s" or plain seconds; negative = for ever). What the runner assumes when it decides
+        whether a model it served is still warm."""
+        return keep_alive_seconds(self.keep_alive)
+
     def masked(self) -> dict[str, Any]:
         """The effective configuration for the start log line, with secrets masked."""
         out = asdict(self)
@@ -95,6 +101,18 @@ def parse_keep_alive(value: int | float | str) -> int | str:
     if seconds.is_integer():
         return int(seconds)
     return f"{seconds * 1000:g}ms"
+
+
+def keep_alive_seconds(value: int | float | str) -> float:
+    """Seconds a keep_alive keeps a model loaded (inf = for ever); 0.0 for what cannot be read,
+    so a model is then never assumed warm."""
+    try:
+        wire = parse_keep_alive(value)
+    except ValueError:
+        return 0.0
+    if isinstance(wire, int):
+        return math.inf if wire < 0 else float(wire)
+    return sum(float(n) * _GO_UNIT_S[u] for n, u in _GO_PART.findall(wire))
 
 
 def mask_dsn(dsn: str) -> str:

@@ -159,7 +159,9 @@ class ActorRuntime:
     script: str | None
     sql_function: str | None
     options: dict[str, Any]
-    timeout_s: float
+    # why: None for `timeout: auto`: the value moves with the measurements, so each ticket's
+    # timeout comes with its start (ClaimedTicket.timeout_s, start_tickets), never from here.
+    timeout_s: float | None
     lease_s: float
 
 
@@ -176,6 +178,8 @@ class ClaimedTicket:
     chain_id: int
     started: bool  # started by the claim; False = claimed ahead, start with start_tickets
     actor: ActorRuntime
+    # the timeout this attempt runs with, fixed by the database at its start (None until then)
+    timeout_s: float | None = None
     # why: one ticket whose input cannot be decoded here (e.g. JSON nested deeper than Python's
     # recursion limit) must fail alone, with the reason, not take its batch down with it.
     input_error: str | None = None
@@ -334,12 +338,15 @@ class Turing:
         )
 
     def claim_batch(self, model: str, worker: str, limit: int, *,
-                    start_now: int | None = None, discover: bool = True) -> list[ClaimedTicket]:
+                    start_now: int | None = None, discover: bool = True,
+                    cold: bool = False) -> list[ClaimedTicket]:
         """Claim up to `limit` tickets of `model` and start the first `start_now` of them (all by
-        default). With `discover`, the actors of `model` due for discovery are topped up first,
-        in their own calls; a runner discovers from its own thread instead, so a slow
-        work_query never delays its claims. The database sends an actor's definition only for
-        revisions this client has not seen; they are kept in `self.actors`."""
+        default); `cold` says the model server must load `model` before they can run (their
+        auto timeouts then include its load time). With `discover`, the actors of `model`
+        due for discovery are topped up first, in their own calls; a runner discovers from its
+        own thread instead, so a slow work_query never delays its claims. The database sends an
+        actor's definition only for revisions this client has not seen; they are kept in
+        `self.actors`."""
         if discover:
             self.top_up_model(model, limit)
         with mapped_errors(), self.pool.connection() as conn:
@@ -349,9 +356,10 @@ class Turing:
             cur.adapters.register_loader("jsonb", TextLoader)
             cur.execute(
                 "select * from turing.claim_batch(p_model => %(m)s, p_worker => %(w)s, "
-                "p_limit => %(n)s, p_known_revisions => %(k)s, p_start_now => %(s)s)",
+                "p_limit => %(n)s, p_known_revisions => %(k)s, p_start_now => %(s)s, "
+                "p_cold => %(c)s)",
                 {"m": model, "w": worker, "n": limit, "k": list(self.actors),
-                 "s": limit if start_now is None else start_now},
+                 "s": limit if start_now is None else start_now, "c": cold},
             )
             rows = cur.fetchall()
         fresh = {r["actor_revision"]: ActorRuntime(revision=r["actor_revision"],
@@ -369,7 +377,7 @@ class Turing:
             out.append(ClaimedTicket(
                 r["ticket_id"], r["lease_token"], r["batch_id"], r["subject_id"], data,
                 r["attempt"], r["chain_id"], r["started"], self.actors[r["actor_revision"]],
-                error))
+                r["timeout_s"], error))
         return out
 
     def top_up_model(self, model: str, want: int = 1) -> int:
@@ -399,13 +407,29 @@ class Turing:
             "select turing.maintain(p_caller => %(c)s, p_min_interval => %(i)s::interval)",
             {"c": caller, "i": f"{min_interval_s} seconds"}))
 
-    def start_tickets(self, worker: str, tickets: Sequence[tuple[int, UUID]]) -> dict[int, bool]:
+    def start_tickets(self, worker: str, tickets: Sequence[tuple[int, UUID]], *,
+                      cold: bool = False) -> dict[int, float | None]:
+        """Start tickets claimed ahead. Per ticket: the timeout (seconds) it runs with, fixed
+        from now on, or None when it is no longer this runner's (do not run it)."""
         rows = self._rows(
             "select * from turing.start_tickets(p_worker => %(w)s, p_ticket_ids => %(i)s, "
-            "p_lease_tokens => %(t)s)",
-            {"w": worker, "i": [t[0] for t in tickets], "t": [t[1] for t in tickets]},
+            "p_lease_tokens => %(t)s, p_cold => %(c)s)",
+            {"w": worker, "i": [t[0] for t in tickets], "t": [t[1] for t in tickets],
+             "c": cold},
         )
-        return {r["ticket_id"]: r["held"] for r in rows}
+        return {r["ticket_id"]: r["timeout_s"] if r["held"] else None for r in rows}
+
+    def report_model_load(self, worker: str, model: str, load_s: float) -> None:
+        """The model server took `load_s` seconds to load `model` (what an auto timeout adds
+        for an attempt started cold)."""
+        self._rows(
+            "select turing.report_model_load(p_worker => %(w)s, p_model => %(m)s, "
+            "p_load_s => %(s)s)", {"w": worker, "m": model, "s": load_s})
+
+    def measure_run_times(self) -> int:
+        """Refresh the measured run times auto timeouts follow (maintain does it by itself
+        about once a minute)."""
+        return int(self._value("select turing.measure_run_times()"))
 
     def return_tickets(self, worker: str, tickets: Sequence[tuple[int, UUID]],
                        reason: str) -> int:

@@ -40,6 +40,9 @@ class Result:
     recorded: Outcome | None = None
     backend: str | None = None  # fault: the model server (host, credentials masked)
     setting: str | None = None  # fault: the runner option every call fails on, if one
+    # why: the call's own measure of a model load (Ollama's load_duration), whatever the
+    # outcome: auto timeouts add the measured load time for attempts started cold.
+    load_s: float | None = None
 
     @classmethod
     def ok(cls, output: Any) -> Result:
@@ -76,15 +79,26 @@ class Attempt:
     started_monotonic: float | None = None  # when this runner started the call
     started_in_db: bool = False  # started_at set (by the claim, or by start_tickets)
     lease_lost: bool = False
+    # the timeout the database fixed when it started this attempt (claim or start_tickets)
+    timeout_s: float | None = None
+
+    @property
+    def timeout(self) -> float:
+        """Seconds this attempt may run: the timeout the database stored when it started
+        it (an auto timeout's value of that moment), the one heartbeat and reap count too."""
+        for value in (self.timeout_s, self.ticket.timeout_s, self.ticket.actor.timeout_s):
+            if value is not None:
+                return value
+        raise ValueError(f"ticket {self.ticket.ticket_id} has no timeout: it was never started")
 
     @property
     def deadline_monotonic(self) -> float:
-        """The local deadline (time.monotonic()): the actor's timeout counted from the start
+        """The local deadline (time.monotonic()): the attempt's timeout counted from the start
         of the call, as the database counts it from started_at (set at most a round trip
         earlier), so the runner gives up no later than reap would. Queue time never counts."""
         start = self.started_monotonic if self.started_monotonic is not None \
             else time.monotonic()
-        return start + self.ticket.actor.timeout_s
+        return start + self.timeout
 
     def remaining(self) -> float:
         return self.deadline_monotonic - time.monotonic()
@@ -107,8 +121,9 @@ class Executor(Protocol):
 
     def run(self, attempt: Attempt) -> Result: ...
 
-    def switch_model(self, previous: str | None, model: str) -> None:
-        """The runner moves its GPU from `previous` to `model` (unload, then preload)."""
+    def switch_model(self, previous: str | None, model: str) -> float | None:
+        """The runner moves its GPU from `previous` to `model` (unload, then preload).
+        Returns the seconds the preload took to load `model`, or None when it did not load."""
         ...
 
     def probe(self) -> str | None:

@@ -31,6 +31,9 @@ from turing_pg.execution import Attempt, Executor, Result
 from turing_pg.wakeup import Listener
 
 IDLE_HEARTBEAT_S = 5.0
+# why: a warm call's load_duration is a few milliseconds of bookkeeping; only a real load is
+# worth reporting as the model's load time.
+LOAD_REPORT_MIN_S = 0.5
 
 
 @dataclass
@@ -74,6 +77,11 @@ class Runner:
         # llm column); only those are switched explicitly, and counted.
         self.loadable_models: set[str] = set()
         self.loaded: str | None = None
+        # why: a model is warm (loaded on the model server) after a preload or a call to it,
+        # until keep_alive passes without one; an attempt started cold gets the model's load
+        # time added to an auto timeout (time.monotonic()).
+        self.warm_until: dict[str, float] = {}
+        self.load_reports: list[tuple[str, float]] = []
         self.switches = 0
         self.stats: Counter[str] = Counter()
         self.db_down_since: float | None = None
@@ -192,6 +200,7 @@ class Runner:
             return 0.2
         self._report()
         self._report_breakers()
+        self._report_loads()
         now = time.monotonic()
         if now >= timers.next_heartbeat:
             self._heartbeat()
@@ -294,8 +303,10 @@ class Runner:
         now = time.monotonic()
         for t in tickets:
             attempt = Attempt(t, now, threading.Event())
-            # why: the claim started as many as there were free slots; those run at once
+            # why: the claim started as many as there were free slots; those run at once,
+            # with the timeout it fixed for them
             attempt.started_in_db = t.started
+            attempt.timeout_s = t.timeout_s
             self.queued.append(attempt)
         self.stats["claimed"] += len(tickets)
         logs.event("claim", model=self.current, batch=tickets[0].batch_id, n=len(tickets),
@@ -315,7 +326,8 @@ class Runner:
             return []
         free = max(0, self.cfg.concurrency - len(self.running) - len(self.queued))
         tickets = self.turing.claim_batch(model, self.cfg.worker, limit,
-                                          start_now=min(free, limit), discover=False)
+                                          start_now=min(free, limit), discover=False,
+                                          cold=self._cold(model))
         if tickets and br is not None:
             br.claimed_trial()
         if len(tickets) < limit:
@@ -344,6 +356,18 @@ class Runner:
         # since, and keeps the unknown-model check of claim_batch.
         return self._claim_model(self.current)
 
+    def _cold(self, model: str) -> bool:
+        """Whether an attempt of `model` started now must wait for the model server to load it
+        first: a model that needs loading, with no preload or call of this runner within its
+        keep_alive. What another runner on the same server did is not known here; a model
+        evicted by it is a cold start counted as warm, which the timeout floor absorbs."""
+        return model in self.loadable_models \
+            and time.monotonic() >= self.warm_until.get(model, 0.0)
+
+    def _warmed(self, model: str) -> None:
+        if model in self.loadable_models:
+            self.warm_until[model] = time.monotonic() + self.cfg.keep_alive_s()
+
     def _switch_to(self, model: str) -> None:
         """Move this GPU to `model`: the executors that load models unload the one this runner
         loaded and preload the new one."""
@@ -352,7 +376,13 @@ class Runner:
         previous, started = self.loaded, time.monotonic()
         for ex in self.executors.values():
             if ex.loads_models:
-                ex.switch_model(previous, model)
+                load_s = ex.switch_model(previous, model)
+                if load_s is not None:
+                    self._warmed(model)
+                    self.load_reports.append((model, load_s))
+        if previous is not None:
+            # why: unloaded to make room: its next attempt starts cold.
+            self.warm_until.pop(previous, None)
         self.loaded = model
         if previous is not None:
             self.switches += 1
@@ -373,17 +403,27 @@ class Runner:
         late = [a for a in take if not a.started_in_db]
         if late:
             assert self.turing is not None
+            # why: one call per model, since whether it is cold is a property of the model
+            by_model: dict[str, list[Attempt]] = {}
+            for a in late:
+                by_model.setdefault(a.ticket.actor.model, []).append(a)
+            timeouts: dict[int, float | None] = {}
             try:
-                held = self.turing.start_tickets(
-                    self.cfg.worker, [(a.ticket.ticket_id, a.ticket.lease_token) for a in late])
+                for model, group in by_model.items():
+                    timeouts.update(self.turing.start_tickets(
+                        self.cfg.worker, [(a.ticket.ticket_id, a.ticket.lease_token)
+                                          for a in group], cold=self._cold(model)))
             except DatabaseUnavailable as exc:
-                # why: not started, so not run; they wait (leased) for the database
+                # why: not started, so not run; they wait (leased) for the database. A group
+                # started before the outage is started again by the next call, which keeps
+                # its start and its timeout.
                 self.queued.extendleft(reversed(take))
                 self._db_failed(exc)
                 return
             for a in late:
                 a.started_in_db = True
-                if not held.get(a.ticket.ticket_id, False):
+                a.timeout_s = timeouts.get(a.ticket.ticket_id)
+                if a.timeout_s is None:
                     a.lease_lost = True
                     logs.event("lease_lost", ticket=a.ticket.ticket_id, actor=a.ticket.actor.name,
                                started=False, action="not run", level=logs.WARNING)
@@ -427,6 +467,7 @@ class Runner:
                 return
             self.running.pop(done.attempt.ticket.ticket_id, None)
             self._breaker_sees(done)
+            self._model_sees(done)
             if done.result.recorded is not None:
                 # why: the executor already recorded it (a sql ticket, in its own transaction).
                 self._log_outcomes([done], [done.result.recorded])
@@ -438,6 +479,32 @@ class Runner:
                            "retries it")
             else:
                 self.unreported.append(done)
+
+    # -- model loads -----------------------------------------------------------------------
+    def _model_sees(self, done: Finished) -> None:
+        """A call that reached the model server leaves its model loaded (warm); one that loaded
+        it measured how long that took."""
+        model, r = done.attempt.ticket.actor.model, done.result
+        if r.kind == "fault":
+            return
+        self._warmed(model)
+        if r.load_s is not None and r.load_s >= LOAD_REPORT_MIN_S:
+            self.load_reports.append((model, r.load_s))
+
+    def _report_loads(self) -> None:
+        """Measured load times go to turing.model_loads (what auto timeouts add when cold)."""
+        assert self.turing is not None
+        while self.load_reports:
+            model, load_s = self.load_reports[0]
+            try:
+                self.turing.report_model_load(self.cfg.worker, model, load_s)
+            except DatabaseUnavailable as exc:
+                self._db_failed(exc)
+                return
+            except (TuringError, psycopg.Error) as exc:
+                logs.event("load_report_error", model=model, error=str(exc), level=logs.WARNING)
+            logs.event("model_load", model=model, seconds=round(load_s, 3))
+            self.load_reports.pop(0)
 
     # -- the breakers ----------------------------------------------------------------------
     def _breaker_sees(self, done: Finished) -> None:

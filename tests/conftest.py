@@ -30,7 +30,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from turing_pg import schema
 from turing_pg.db import Turing
 
-TEMPLATE = "turing_test_template"
+# why: several checkouts may share one TURING_TEST_DSN server; each names its own template so
+# one run never drops the template another run is cloning from.
+TEMPLATE = os.environ.get("TURING_TEST_TEMPLATE", "turing_test_template")
 
 
 def _with_db(dsn: str, dbname: str) -> str:

@@ -11,8 +11,9 @@ declare
     v_count integer;
 begin
     update turing.ticket_open as o
-    set status = 'pending', claimed_at = null, started_at = null, worker = null,
-        batch_id = null, lease_token = null, lease_expires_at = null, heartbeat_at = null,
+    set status = 'pending', claimed_at = null, started_at = null, timeout = null,
+        worker = null, batch_id = null, lease_token = null, lease_expires_at = null,
+        heartbeat_at = null,
         -- why: why a ticket went back is worth seeing (a backend down), but a plain release
         -- keeps the error of the attempt before, if any.
         last_error = coalesce(p_reason, o.last_error)

@@ -1,13 +1,15 @@
 -- claim_batch: the runner's one call to get work: claims up to p_limit pending tickets in one
 -- statement and starts the first p_start_now of them (the runner's free slots); the others wait
 -- in the runner, leased, until start_tickets. Each ticket names its actor's revision; the
--- definition comes once per revision the runner lacks. Discovery is not done here (top_up).
+-- definition comes once per revision the runner lacks; a started ticket its own timeout (fixed
+-- at its start: an auto timeout moves with the measurements). Discovery is not done here (top_up).
 create or replace function turing.claim_batch(
     p_model text,
     p_worker text,
     p_limit integer,
     p_known_revisions bigint[],
-    p_start_now integer
+    p_start_now integer,
+    p_cold boolean default false
 )
 returns table (
     ticket_id bigint,
@@ -18,6 +20,7 @@ returns table (
     attempt integer,
     chain_id bigint,
     started boolean,
+    timeout_s double precision,
     actor_revision bigint,
     actor jsonb
 )
@@ -73,6 +76,9 @@ begin
             row_number() over (order by p.priority desc, p.run_after, p.ticket_id) as rank
         from picked as p
     ),
+    starting as (
+        select array(select r.ticket_id from ranked as r where r.rank <= p_start_now) as ids
+    ),
     claimed as (
         update turing.ticket_open as o
         set status = 'running',
@@ -80,9 +86,13 @@ begin
             -- why: the attempt starts when its call starts (invariant 12); tickets claimed
             -- ahead of a free slot get started_at from start_tickets.
             started_at = case
-                when o.ticket_id = any(array(
-                    select r.ticket_id from ranked as r where r.rank <= p_start_now
-                )) then greatest(v_now, o.created_at)
+                when o.ticket_id = any(s.ids) then greatest(v_now, o.created_at)
+            end,
+            -- why: fixed here for the attempt's whole run, so heartbeat and reap use the
+            -- deadline the runner was given even if the auto value moves meanwhile.
+            timeout = case
+                when o.ticket_id = any(s.ids)
+                    then case when p_cold then a.cold_timeout else a.warm_timeout end
             end,
             worker = p_worker,
             batch_id = v_batch,
@@ -91,9 +101,14 @@ begin
             -- ticket. gen_random_uuid() per row read /dev/urandom once per row on builds
             -- without OpenSSL (the embedded server): ~10 us a ticket in syscalls.
             lease_token = pg_catalog.md5(v_secret || o.ticket_id::text)::uuid,
-            lease_expires_at = greatest(v_now, o.created_at) + least(a.lease, a.timeout),
+            lease_expires_at = greatest(v_now, o.created_at) + case
+                when o.ticket_id = any(s.ids) then least(
+                    a.lease, case when p_cold then a.cold_timeout else a.warm_timeout end
+                )
+                else a.unstarted_lease
+            end,
             heartbeat_at = v_now
-        from turing.actors as a
+        from turing.actor_timeouts as a, starting as s
         -- why: = any(array(...)) makes the planner fetch the picked rows by key; a join with
         -- the picked CTE was planned as a hash join over a sequential scan of all open work
         -- (the whole pending buffer) on every claim.
@@ -101,12 +116,13 @@ begin
             and a.actor_id = o.actor_id
         returning
             o.ticket_id, o.lease_token, o.batch_id, o.subject_id, o.input, o.attempt,
-            o.chain_id, o.started_at is not null as started, o.priority, o.run_after,
-            o.actor_id, a.revision
+            o.chain_id, o.started_at is not null as started,
+            extract(epoch from o.timeout)::double precision as timeout_s, o.priority,
+            o.run_after, o.actor_id, a.revision
     )
     select
         c.ticket_id, c.lease_token, c.batch_id, c.subject_id, c.input, c.attempt, c.chain_id,
-        c.started, c.revision,
+        c.started, c.timeout_s, c.revision,
         -- why: decoding the definition on every row cost ~12 % of a batch-50 cycle in the
         -- runner; it is sent on one row per revision, and not at all for revisions the runner
         -- already holds.
@@ -120,10 +136,14 @@ begin
                         'prompt_template', a.prompt_template, 'output_schema', a.output_schema,
                         'script', a.script, 'sql_function', a.sql_function,
                         'options', a.options,
-                        'timeout_s', extract(epoch from a.timeout),
-                        'lease_s', extract(epoch from least(a.lease, a.timeout))
+                        -- why: null for an auto timeout: each ticket's comes with its start.
+                        'timeout_s', case
+                            when not t.auto then extract(epoch from t.warm_timeout)
+                        end,
+                        'lease_s', extract(epoch from t.unstarted_lease)
                     )
                     from turing.actors as a
+                    inner join turing.actor_timeouts as t on a.actor_id = t.actor_id
                     where a.actor_id = c.actor_id
                 )
         end
@@ -152,21 +172,24 @@ begin
 end;
 $$;
 
-comment on function turing.claim_batch(text, text, integer, bigint[], integer) is
+comment on function turing.claim_batch(text, text, integer, bigint[], integer, boolean) is
 'Claim up to p_limit pending tickets of the enabled actors of model p_model for worker p_worker '
 '(FOR UPDATE SKIP LOCKED: concurrent runners never share a ticket and never wait on each other) '
 'and start the first p_start_now of them in claim order (started = true): the others wait in the '
 'runner, leased, and start with start_tickets(), so their timeout and latency count from their '
-'real start. Each ticket gets a lease (lease_token, lease_expires_at = now + min(lease, '
-'timeout)); a started one has a hard deadline (started_at + timeout). It does not discover: '
-'top_up() (a runner''s discovery thread, tick) keeps the buffers filled, so a slow work_query '
-'never delays a claim. Each row carries its actor_revision; actor (the definition the runner '
-'needs: name, kind, model, prompt_template, output_schema, script, sql_function, options, '
-'timeout_s, lease_s) is set on one row per revision that is not in p_known_revisions and null '
-'otherwise, so a runner decodes each definition once and caches it. Raises TR003 for a model no '
-'actor uses. The calling transaction commits with synchronous_commit = off: a claim lost in a '
-'server crash is harmless (the tickets are still pending, the lease fence refuses the late '
-'result), and it saves one WAL flush per claim.';
+'real start. A started ticket gets its timeout then (timeout_s; turing.actor_timeouts: the '
+'cold one when p_cold says the runner must load the model first), fixed for the attempt and '
+'stored on the ticket, and a hard deadline at started_at + timeout. Each ticket gets a lease '
+'(lease_token, lease_expires_at = now + min(lease, timeout); unstarted_lease for one not '
+'started). It does not discover: top_up() (a runner''s discovery thread, tick) keeps the '
+'buffers filled, so a slow work_query never delays a claim. Each row carries its '
+'actor_revision; actor (the definition the runner needs: name, kind, model, prompt_template, '
+'output_schema, script, sql_function, options, timeout_s (null when auto), lease_s) is set on '
+'one row per revision that is not in p_known_revisions and null otherwise, so a runner decodes '
+'each definition once and caches it. Raises TR003 for a model no actor uses. The calling '
+'transaction commits with synchronous_commit = off: a claim lost in a server crash is harmless '
+'(the tickets are still pending, the lease fence refuses the late result), and it saves one WAL '
+'flush per claim.';
 
 -- claim_batch (3 arguments): the release 0.1 form, every row with its whole actor definition.
 -- Kept for one release so runners of 0.1 go on working during an upgrade. Deprecated.
@@ -210,11 +233,11 @@ begin
     -- why: a second statement, so its snapshot sees the claimed rows with their leases.
     return query
     select
-        o.ticket_id, o.lease_token, o.lease_expires_at, o.started_at + a.timeout, o.batch_id,
+        o.ticket_id, o.lease_token, o.lease_expires_at, o.started_at + o.timeout, o.batch_id,
         a.name, a.kind, a.model, o.subject_id, o.input, o.attempt, a.max_attempts, o.chain_id,
         o.chain_depth, o.last_error, a.prompt_template, a.output_schema, a.script,
-        a.sql_function, a.options, extract(epoch from a.timeout)::double precision,
-        extract(epoch from least(a.lease, a.timeout))::double precision
+        a.sql_function, a.options, extract(epoch from o.timeout)::double precision,
+        extract(epoch from least(a.lease, o.timeout))::double precision
     from turing.ticket_open as o
     inner join turing.actors as a on a.actor_id = o.actor_id
     where o.ticket_id = any(v_ids)

@@ -24,14 +24,16 @@ begin
     ),
     extended as (
         update turing.ticket_open as o
-        -- why: a heartbeat never extends past the hard deadline (started_at + timeout), so a
-        -- call that hangs while its runner stays alive is still taken back by reap(). A ticket
-        -- claimed ahead and not started yet has no deadline: only the lease holds it.
+        -- why: a heartbeat never extends past the hard deadline (started_at + the timeout
+        -- fixed at the start, the one the runner counts down), so a call that hangs while its
+        -- runner stays alive is still taken back by reap(). A ticket claimed ahead and not
+        -- started yet has no deadline: only the lease holds it.
         set lease_expires_at = least(
-            v_now + least(a.lease, a.timeout), coalesce(o.started_at + a.timeout, 'infinity')
+            v_now + coalesce(least(a.lease, o.timeout), a.unstarted_lease),
+            coalesce(o.started_at + o.timeout, 'infinity')
         ),
             heartbeat_at = v_now
-        from src as s, turing.actors as a
+        from src as s, turing.actor_timeouts as a
         -- why: the token alone fences (only a running ticket has one); a status test would
         -- let the planner scan every running ticket through ticket_open_running.
         where o.ticket_id = s.ticket_id and o.lease_token = s.lease_token
@@ -47,6 +49,7 @@ $$;
 
 comment on function turing.heartbeat(text, bigint[], uuid[]) is
 'Mark the runner alive (a lost one running again) and extend the leases of the tickets it holds '
-'to now + lease, never past started_at + timeout (a ticket not started yet has no deadline). '
+'to now + lease, never past started_at + timeout (the timeout fixed when the ticket started; a '
+'ticket not started yet has no deadline). '
 'held = false means that ticket is no longer this runner''s (reaped, cancelled): the runner '
 'should stop it; its result would be discarded anyway.';

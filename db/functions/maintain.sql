@@ -15,6 +15,7 @@ declare
     v_inbox integer;
     v_reaped integer;
     v_alerts integer;
+    v_measured integer;
 begin
     select count(*)::integer into v_inbox from turing.drain_inbox(100);
     -- why: one maintainer at a time (the others skip, they do not wait), and not more often
@@ -27,13 +28,29 @@ begin
         return jsonb_build_object('inbox', v_inbox);
     end if;
     v_reaped := turing.reap(p_caller);
+    -- why: auto timeouts follow the measured run times without cron; measuring every actor's
+    -- recent history is worth doing about once a minute, not every few seconds.
+    if not exists (
+        select from turing.maintenance_log as l
+        where l.operation = 'measure_run_times'
+            and l.started_at
+            > v_started - turing._setting('timeout_auto_interval', '1 minute')::interval
+    ) then
+        v_measured := turing.measure_run_times();
+    end if;
     select count(*)::integer into v_alerts from turing.evaluate_alerts();
     insert into turing.maintenance_log (operation, started_at, rows_affected, caller, detail)
     values (
         'maintain', v_started, v_reaped, p_caller,
-        jsonb_build_object('inbox', v_inbox, 'reaped', v_reaped, 'alert_changes', v_alerts)
+        jsonb_build_object(
+            'inbox', v_inbox, 'reaped', v_reaped, 'alert_changes', v_alerts,
+            'run_times_measured', v_measured
+        )
     );
-    return jsonb_build_object('inbox', v_inbox, 'reaped', v_reaped, 'alert_changes', v_alerts);
+    return jsonb_build_object(
+        'inbox', v_inbox, 'reaped', v_reaped, 'alert_changes', v_alerts,
+        'run_times_measured', v_measured
+    );
 end;
 $$;
 
@@ -41,5 +58,6 @@ comment on function turing.maintain(text, interval) is
 'The upkeep runners do themselves (about once a second each), so nothing waits for cron: '
 'drain_inbox(100) every call (a pgmq message becomes a ticket within a second); reap() and '
 'evaluate_alerts() (alerts raised and cleared, with their events) at most once per '
-'p_min_interval across all callers, by one caller at a time. Returns what it did. tick() does '
-'the rest (discovery of every actor, metrics, roll-ups, retention).';
+'p_min_interval across all callers, by one caller at a time, and measure_run_times() (what '
+'auto timeouts follow) at most once per settings.timeout_auto_interval. Returns what it did. '
+'tick() does the rest (discovery of every actor, metrics, roll-ups, retention).';

@@ -28,9 +28,12 @@ begin
         array_agg(o.lease_token order by o.ticket_id) filter (where o.started_at is not null),
         array_agg(
             case
-                when o.lease_expires_at >= o.started_at + a.timeout then format(
-                    'timed out: the attempt ran past the actor timeout %s (started %s on %s)',
-                    a.timeout, o.started_at, coalesce(o.worker, '?')
+                -- why: the timeout fixed at the start, the deadline the runner and heartbeat
+                -- counted: an auto value that moved since does not change it.
+                when o.lease_expires_at >= o.started_at + o.timeout then format(
+                    'timed out: the attempt ran past the actor timeout %s (as fixed when it '
+                    'started, %s on %s)',
+                    o.timeout, o.started_at, coalesce(o.worker, '?')
                 )
                 else format(
                     'lease expired at %s: runner %s stopped heartbeating while the attempt '
@@ -50,8 +53,7 @@ begin
         limit 10000
         for update skip locked
     ) as e
-    inner join turing.ticket_open as o on o.ticket_id = e.ticket_id
-    inner join turing.actors as a on a.actor_id = o.actor_id;
+    inner join turing.ticket_open as o on o.ticket_id = e.ticket_id;
 
     if v_ids is not null then
         select count(*)::integer into v_count
@@ -109,7 +111,7 @@ $$;
 
 comment on function turing.reap(text) is
 'Take back running tickets whose lease expired: a started one becomes timed_out (the reason '
-'says whether it ran past the actor timeout or its runner stopped heartbeating) with a retry '
+'says whether it ran past the timeout it started with or its runner stopped heartbeating) with a retry '
 '(attempt + 1, after backoff) or dead when attempts are exhausted; one claimed ahead and never '
 'started goes back to pending with nothing charged. A late result of a reaped attempt is then '
 'refused by complete_ticket. Marks runners silent past settings.runner_lost_after lost '

@@ -86,6 +86,7 @@ begin
                 case v_field.type
                     when 'integer' then 'a whole number'
                     when 'interval' then 'a duration'
+                    when 'turing.actor_timeout' then 'a duration or auto'
                     when 'boolean' then 'true or false'
                     when 'text' then 'a string'
                     when 'text[]' then 'a list of strings'
@@ -96,6 +97,9 @@ begin
                 hint = case v_field.type
                     when 'interval' then 'Write a duration such as "90 seconds", "5 minutes" or '
                         '"1 hour".'
+                    when 'turing.actor_timeout' then 'Write a duration such as "5 minutes", or '
+                        'auto (p99 x 2 of measured run time, between timeout_floor and '
+                        'timeout_ceiling).'
                     when 'text[]' then 'Write a list, e.g. [new] or [new, retried].'
                     when 'integer' then 'Write a number without quotes or decimals, e.g. 10.'
                     else 'See the field list: select * from turing.actor_fields.'
@@ -148,6 +152,13 @@ begin
         end if;
         v_spec := v_spec || jsonb_build_object('on_complete', v_bad);
     end if;
+    -- why: stored as the interval prints, so "300", "5 minutes" and "00:05:00" are one
+    -- definition (no new revision) and every reader casts it back without surprises.
+    if v_spec ? 'timeout' and v_spec ->> 'timeout' <> 'auto' then
+        v_spec := v_spec || jsonb_build_object(
+            'timeout', ((v_spec ->> 'timeout')::interval)::text
+        );
+    end if;
     if v_spec ? 'work_query' then
         v_spec := v_spec || jsonb_build_object(
             'work_query', turing._validate_work_query(v_name, v_spec ->> 'work_query')
@@ -181,12 +192,17 @@ begin
         ) into v_id using v_spec;
     exception when check_violation then
         -- why: a range rule of the table (e.g. max_attempts between 1 and 100) is one sentence
-        -- naming the rule, not a dump of the failing row.
+        -- naming the rule, not a dump of the failing row: the constraint's comment when it
+        -- has one, else its name and definition.
         get stacked diagnostics v_bad = constraint_name;
-        raise exception 'actor "%": % (%)', v_name,
-            regexp_replace(v_bad, '^actors_', ''),
+        raise exception 'actor "%": %', v_name,
             (
-                select pg_catalog.pg_get_constraintdef(c.oid) from pg_catalog.pg_constraint as c
+                select coalesce(
+                    pg_catalog.obj_description(c.oid, 'pg_constraint'),
+                    regexp_replace(v_bad, '^actors_', '') || ' ('
+                    || pg_catalog.pg_get_constraintdef(c.oid) || ')'
+                )
+                from pg_catalog.pg_constraint as c
                 where c.conname = v_bad and c.conrelid = 'turing.actors'::regclass
             )
             using errcode = 'TR009',

@@ -13,6 +13,7 @@ declare
     v_metrics integer;
     v_pruned bigint;
     v_rolled integer;
+    v_measured integer;
     v_inbox integer;
     v_alerts integer;
     v_result jsonb;
@@ -27,12 +28,13 @@ begin
     if clock_timestamp() - current_date::timestamptz < interval '1 hour' then
         v_metrics := v_metrics + turing.compute_metrics(current_date - 1);
     end if;
+    v_measured := turing.measure_run_times();
     v_rolled := turing.roll_up_throughput();
     v_pruned := turing.prune_history();
     select count(*)::integer into v_alerts from turing.evaluate_alerts();
     v_result := jsonb_build_object(
         'reaped', v_reaped, 'inbox', v_inbox, 'discovered', v_discovered, 'metrics_rows', v_metrics,
-        'throughput_rows', v_rolled, 'pruned', v_pruned, 'alert_changes', v_alerts
+        'run_times_measured', v_measured, 'throughput_rows', v_rolled, 'pruned', v_pruned, 'alert_changes', v_alerts
     );
     insert into turing.maintenance_log (operation, started_at, rows_affected, caller, detail)
     values ('tick', v_started, v_reaped + v_discovered, p_caller, v_result);
@@ -42,7 +44,7 @@ $$;
 
 comment on function turing.tick(text) is
 'Periodic maintenance in one call: reap(), drain_inbox(1000), discover for every model whose '
-'buffers run low, compute_metrics(today), roll_up_throughput(), prune_history(), '
-'evaluate_alerts(). Returns what it did as JSON. Call it every minute: '
-'`* * * * * turing tick` from cron, or select cron.schedule(''turing-tick'', ''* * * * *'', '
+'buffers run low, compute_metrics(today), measure_run_times() (auto timeouts), '
+'roll_up_throughput(), prune_history(), evaluate_alerts(). Returns what it did as JSON. Call '
+'it every minute: `* * * * * turing tick` from cron, or select cron.schedule(''turing-tick'', ''* * * * *'', '
 '''select turing.tick()'') with pg_cron.';

@@ -20,6 +20,7 @@ select
     o.created_at,
     o.run_after,
     o.started_at,
+    o.timeout,
     null::timestamptz as finished_at,
     o.worker,
     o.batch_id,
@@ -48,6 +49,7 @@ select
     h.created_at,
     h.run_after,
     h.started_at,
+    h.timeout,
     h.finished_at,
     h.worker,
     h.batch_id,
@@ -59,4 +61,5 @@ inner join turing.actors as a on h.actor_id = a.actor_id;
 comment on view turing.tickets is
 'Every ticket, one row per attempt: open ones (pending, running; from ticket_open) and finished '
 'ones (completed, failed, timed_out, cancelled, dead; from ticket_history). Read-only: change '
-'tickets through the API functions. For open tickets, error is the previous attempt''s error.';
+'tickets through the API functions. For open tickets, error is the previous attempt''s error. '
+'timeout is the one the attempt runs (ran) with, fixed when it started.';

@@ -2,7 +2,7 @@
 create view turing.v_stuck as
 select
     o.ticket_id,
-    a.name as actor,
+    a.actor,
     o.model,
     o.subject_id,
     o.attempt,
@@ -18,7 +18,7 @@ select
         else 'no heartbeat for over half the lease'
     end as reason
 from turing.ticket_open as o
-inner join turing.actors as a on o.actor_id = a.actor_id
+inner join turing.actor_timeouts as a on o.actor_id = a.actor_id
 left join turing.runners as r on o.worker = r.worker
 where
     o.status = 'running'
@@ -26,7 +26,8 @@ where
         o.lease_expires_at < statement_timestamp()
         or r.worker is null
         or r.status = 'stopped'
-        or statement_timestamp() - coalesce(o.heartbeat_at, o.started_at) > least(a.lease, a.timeout) / 2
+        or statement_timestamp() - coalesce(o.heartbeat_at, o.started_at)
+        > coalesce(least(a.lease, o.timeout), a.unstarted_lease) / 2
     );
 
 comment on view turing.v_stuck is

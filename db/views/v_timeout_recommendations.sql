@@ -1,36 +1,41 @@
--- v_timeout_recommendations: per actor, the timeout the measured latency suggests.
+-- v_timeout_recommendations: per actor, the timeout the measured run times suggest, by the same
+-- rule an auto timeout follows (turing.actor_timeouts), and what its attempts get now.
 create view turing.v_timeout_recommendations as
-with recent as (
-    select
-        m.actor_id,
-        sum(m.completed)::bigint as completed,
-        max(m.p99_ms) as p99_ms,
-        max(m.max_ms) as max_ms
-    from turing.metrics_daily as m
-    where m.day >= current_date - 7
-    group by m.actor_id
-)
-
 select
     a.name as actor,
     a.model,
-    a.timeout as configured_timeout,
-    r.completed as completed_last_7_days,
-    round(r.p99_ms::numeric, 1) as p99_ms,
-    round(r.max_ms::numeric, 1) as max_ms,
-    make_interval(secs => ceil(r.p99_ms * 2 / 1000.0)) as recommended_timeout,
+    a.timeout::text as configured_timeout,
+    a.timeout_floor,
+    a.timeout_ceiling,
+    t.samples as completed_measured,
+    round(t.p99_ms::numeric, 1) as p99_ms,
+    round(t.load_ms::numeric, 1) as model_load_ms,
+    -- why: what auto would give a cold start (p99 x 2 + load, within floor and ceiling): a fixed
+    -- timeout must also survive the first call after a model load, which warm runs never show.
+    t.measured_cold as recommended_timeout,
+    t.warm_timeout as current_warm_timeout,
+    t.cold_timeout as current_cold_timeout,
     case
-        when r.completed is null or r.completed < 20 then 'not enough data (under 20 completed)'
-        when a.timeout < make_interval(secs => r.p99_ms * 2 / 1000.0) then 'raise: timeout is below p99 x 2'
+        when t.auto and t.p99_ms is null
+            then 'auto: the ceiling until enough attempts are measured'
+        when t.auto then 'auto: follows p99 x 2 (plus the load time when cold)'
+        when t.p99_ms is null then 'not enough data'
+        when t.warm_timeout < make_interval(secs => t.p99_ms * 2 / 1000.0)
+            then 'raise: timeout is below p99 x 2'
         when
-            a.timeout > make_interval(secs => r.p99_ms * 10 / 1000.0)
+            t.warm_timeout > make_interval(secs => t.p99_ms * 10 / 1000.0)
+            and t.warm_timeout > a.timeout_floor
             then 'lower: timeout is over p99 x 10; stuck calls wait too long'
         else 'ok'
     end as verdict
 from turing.actors as a
-left join recent as r on a.actor_id = r.actor_id;
+inner join turing.actor_timeouts as t on a.actor_id = t.actor_id;
 
 comment on view turing.v_timeout_recommendations is
-'Per actor: configured timeout against p99 x 2 of completed run times over the last 7 days of '
-'metrics_daily (the worst daily p99), with a verdict (raise / lower / ok / not enough data). '
-'Run compute_metrics() or tick() to refresh the numbers.';
+'Per actor: its timeout (a duration or auto) against the measured run times of its recent '
+'completed attempts (actor_run_times: started_at to finished_at, so queue time never counts; '
+'refreshed by maintain() and tick()). recommended_timeout is p99 x 2 plus the model''s load '
+'time, within timeout_floor and timeout_ceiling (what an auto timeout gives a cold start); '
+'current_warm_timeout and current_cold_timeout are what an attempt starting now gets. The '
+'verdict says raise / lower / ok / not enough data (fewer than settings.timeout_auto_samples), '
+'or how an auto timeout runs.';

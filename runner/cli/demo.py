@@ -44,7 +44,8 @@ def demo(limit: int | None, ollama_host: str | None, time_scale: float, timeout_
     result = run_demo(target, limit=limit, ollama_host=ollama_host, time_scale=time_scale,
                       timeout_s=timeout_s, progress=lambda m: click.echo(m, err=as_json))
     data = {"seconds": round(result.seconds, 1), "drained": result.drained,
-            "waiting_for_people": result.waiting_for_people, "simulated": result.simulated, "counts": result.counts,
+            "waiting_for_people": result.waiting_for_people, "simulated": result.simulated,
+            "counts": result.counts,
             "dashboard": result.dashboard, "taxonomy": result.tree, "dsn": target}
     print_data(data, as_json, lambda d: "\n".join([
         "", "This run (finished attempts per actor):", format_table(d["counts"]),

@@ -27,8 +27,8 @@ class HumanExecutor:
     def __init__(self, ctx: Context) -> None:
         self.quit = False
 
-    def switch_model(self, previous: str | None, model: str) -> None:
-        pass
+    def switch_model(self, previous: str | None, model: str) -> float | None:
+        return None
 
     def probe(self) -> str | None:
         return None  # why: no remote backend of its own

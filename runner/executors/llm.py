@@ -13,8 +13,10 @@ saved. What can go wrong is sorted three ways (DESIGN.md, failures and faults):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
+import time
 from typing import Any
 
 import httpx
@@ -52,9 +54,10 @@ class LlmExecutor:
         self._lock = threading.Lock()
         self._local = threading.local()
 
-    def switch_model(self, previous: str | None, model: str) -> None:
+    def switch_model(self, previous: str | None, model: str) -> float | None:
         """Unload `previous` (to free the GPU), then preload `model`, for a runner that serves
-        several models on one GPU."""
+        several models on one GPU. Returns how long the load took (Ollama's load_duration), or
+        None when the preload failed."""
         # why: a load can take minutes on a slow disk; a load cut short by a client timeout is
         # aborted by Ollama and restarted by the next request, forever (reference §1.12).
         client = ollama.Client(host=self.cfg.ollama_host, timeout=httpx.Timeout(900, connect=5))
@@ -63,13 +66,16 @@ class LlmExecutor:
                 client.generate(model=previous, keep_alive=0)
             except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
                 logs.event("unload_failed", model=previous, error=str(exc), level=logs.WARNING)
+        started = time.monotonic()
         try:
-            client.generate(model=model, keep_alive=self.cfg.keep_alive,
-                            options=dict(self.cfg.load_options))
+            reply = client.generate(model=model, keep_alive=self.cfg.keep_alive,
+                                    options=dict(self.cfg.load_options))
         except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
             # why: not fatal: the first chat call loads the model anyway, and fails the ticket
             # with a clear error if the model is really missing.
             logs.event("preload_failed", model=model, error=str(exc), level=logs.WARNING)
+            return None
+        return load_seconds(reply, time.monotonic() - started)
 
     def probe(self) -> str | None:
         """GET /api/ps on the model server (cheap, loads nothing): None when it answers."""
@@ -182,7 +188,8 @@ class LlmExecutor:
             stream.close()
         if last is None or not last.done:
             raise httpx.RemoteProtocolError("the stream ended before the answer was done")
-        return self.check("".join(parts), last.done_reason, a.output_schema, where, options)
+        result = self.check("".join(parts), last.done_reason, a.output_schema, where, options)
+        return dataclasses.replace(result, load_s=load_seconds(last, None))
 
     def _fault(self, where: str, error: str, setting: str | None = None) -> Result:
         host = mask_url(self.cfg.ollama_host)
@@ -230,8 +237,8 @@ class LlmExecutor:
                 else "no call was made: the time ran out before it")
         return Result.timed_out(
             f"{where}: no complete answer within the actor's timeout of "
-            f"{attempt.ticket.actor.timeout_s:g}s ({what}); raise the "
-            "timeout if the model is just slow (see turing.v_timeout_recommendations)"
+            f"{attempt.timeout:g}s ({what}); raise the timeout or timeout_ceiling if the "
+            "model is just slow (see turing.v_timeout_recommendations)"
         )
 
     @staticmethod
@@ -261,3 +268,10 @@ class LlmExecutor:
                     f"{where}: the answer violates output_schema at {path}: {error.message}"
                 )
         return require_container(output, where)
+
+
+def load_seconds(reply: Any, fallback: float | None) -> float | None:
+    """Ollama's load_duration of a reply (nanoseconds) in seconds; `fallback` when the reply
+    carries none (a server that does not report it)."""
+    ns = getattr(reply, "load_duration", None)
+    return ns / 1e9 if isinstance(ns, (int, float)) and ns >= 0 else fallback

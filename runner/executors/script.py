@@ -51,8 +51,8 @@ class ScriptExecutor:
         self._lock = threading.Lock()
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
 
-    def switch_model(self, previous: str | None, model: str) -> None:
-        pass  # why: a script's resource has nothing to load
+    def switch_model(self, previous: str | None, model: str) -> float | None:
+        return None  # why: a script's resource has nothing to load
 
     def probe(self) -> str | None:
         return None  # why: no remote backend of its own
@@ -134,7 +134,7 @@ class ScriptExecutor:
         if killed == "timeout":
             return Result.timed_out(
                 f"{where}: killed (with its process group) after the actor's timeout of "
-                f"{attempt.ticket.actor.timeout_s:g}s; stderr tail: {_tail(stderr)}. Raise the "
+                f"{attempt.timeout:g}s; stderr tail: {_tail(stderr)}. Raise the "
                 "actor's timeout (see turing.v_timeout_recommendations) if this is normal."
             )
         if killed:

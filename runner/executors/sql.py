@@ -18,8 +18,8 @@ class SqlExecutor:
     def __init__(self, ctx: Context) -> None:
         self.turing = ctx.turing
 
-    def switch_model(self, previous: str | None, model: str) -> None:
-        pass  # why: the database is the resource; nothing to load
+    def switch_model(self, previous: str | None, model: str) -> float | None:
+        return None  # why: the database is the resource; nothing to load
 
     def probe(self) -> str | None:
         return None  # why: no remote backend of its own
