@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 import shlex
 import shutil
 import sys
@@ -453,12 +454,24 @@ def write_report(path: Path, sections: list[list[str]], facts: dict[str, str],
     ]
     for s in sections:
         lines += s
+    # why: sections other scripts write into this file (bench/recovery.py) survive a rewrite
+    kept = _kept_sections(path)
+    if kept:
+        lines += [kept, ""]
     if plans:
         lines += ["## Appendix: plans", ""]
         for name, text in plans.items():
             lines += [f"`{name}`, EXPLAIN (ANALYZE, BUFFERS):", "", "```", text, "```", ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines).rstrip() + "\n")
+
+
+def _kept_sections(path: Path) -> str:
+    """The blocks between `<!-- X: begin -->` and `<!-- X: end -->` in the current file."""
+    if not path.exists():
+        return ""
+    found = re.finditer(r"<!-- (\S+): begin -->.*?<!-- \1: end -->", path.read_text(), re.S)
+    return "\n\n".join(m.group(0) for m in found)
 
 
 def peer_versions() -> str:

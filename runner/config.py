@@ -20,6 +20,9 @@ LOAD_OPTIONS = frozenset({"num_ctx", "num_batch", "num_gpu", "main_gpu", "use_mm
 class RunnerConfig:
     models: list[str]
     dsn: str
+    # where dsn came from: "given" (--dsn / TURING_DSN, used as is) or "embedded" (the embedded
+    # server's, looked up again on every reconnect, since a new start may move it)
+    dsn_from: str = "given"
     ollama_host: str = "http://127.0.0.1:11434"
     concurrency: int = 4
     batch: int = 0  # 0 = concurrency

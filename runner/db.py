@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg.types.string import TextLoader
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from turing_pg.exits import Exit
 
@@ -97,7 +98,10 @@ class InvalidDefinitionFile(TuringError):
 
 
 class DatabaseUnavailable(TuringError):
-    """The database cannot be reached (down, restarting, wrong DSN)."""
+    """The database cannot be reached (down, restarting, wrong DSN), or the server ended the
+    session mid-call (a backend terminated, a shutdown or a crash): an infrastructure fault,
+    never the work's failure (the call may or may not have committed; fenced calls may be made
+    again with the same lease token)."""
 
     exit_code = Exit.DB_UNREACHABLE
 
@@ -113,17 +117,27 @@ _BY_SQLSTATE: dict[str, type[TuringError]] = {
 }
 
 
-def map_error(exc: psycopg.Error) -> Exception:
-    """The domain exception for a psycopg error (or the error itself when it is not ours)."""
+# why: the server ended the session or does not accept one yet: 57P01 admin_shutdown (a fast
+# stop, pg_terminate_backend), 57P02 crash_shutdown (another backend crashed), 57P03
+# cannot_connect_now (starting up, shutting down); class 08 is the connection exceptions.
+_SESSION_ENDED = frozenset({"57P01", "57P02", "57P03"})
+
+
+def map_error(exc: psycopg.Error, *, connection_lost: bool = False) -> Exception:
+    """The domain exception for a psycopg error (or the error itself when it is not ours).
+    `connection_lost`: the connection the call ran on is broken now."""
     state = exc.sqlstate or ""
     diag = exc.diag
     if state in _BY_SQLSTATE:
         return _BY_SQLSTATE[state](diag.message_primary or str(exc), diag.message_hint)
     if isinstance(exc, psycopg.errors.InvalidTextRepresentation) and "json" in str(exc).lower():
         return InvalidOutput(f"not valid JSON: {diag.message_primary}", diag.message_detail)
-    if isinstance(exc, psycopg.OperationalError) and not state:
+    if state.startswith("08") or state in _SESSION_ENDED or (
+            isinstance(exc, psycopg.OperationalError) and (not state or connection_lost)):
+        text = str(exc).strip()
         return DatabaseUnavailable(
-            f"cannot reach the database: {str(exc).strip()}",
+            f"lost the database connection: {text} (SQLSTATE {state})" if state
+            else f"cannot reach the database: {text}",
             "check that PostgreSQL is running and the DSN (--dsn / TURING_DSN) is right; "
             "for the embedded server run `turing db up`",
         )
@@ -227,6 +241,15 @@ def _decode_input(text: str) -> tuple[dict[str, Any], str | None]:
 ACTOR_CACHE_SIZE = 1000
 
 
+# a fixed DSN, or a callable that looks it up again for every new connection (the embedded
+# server's, pgserver.EmbeddedDsn)
+DsnSource = str | Callable[[], str]
+
+# why: a connection attempt to a host that drops packets (or to a port some other program holds
+# and never answers on) must fail like a refused one instead of blocking a pool worker for minutes.
+CONNECT_TIMEOUT_S = 5
+
+
 def connect_kwargs() -> dict[str, Any]:
     """Session settings for every Turing connection."""
     timeout_ms = int(float(os.environ.get("TURING_STATEMENT_TIMEOUT", "30")) * 1000)
@@ -241,29 +264,41 @@ class Turing:
     """Calls the SQL API. Each call borrows a pooled connection for the call only, so nothing
     holds a connection or a transaction between calls (invariant 8)."""
 
-    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 4,
+    def __init__(self, dsn: DsnSource, *, min_size: int = 1, max_size: int = 4,
                  wait_s: float = 30.0) -> None:
-        self.dsn = dsn
+        self._dsn = dsn
+        self.wait_s = wait_s
         self.actors: dict[int, ActorRuntime] = {}
         self.pool = ConnectionPool(
+            # why: psycopg_pool calls a callable conninfo for every new connection, so a pool
+            # following the embedded server reconnects to wherever it listens now.
             dsn,
             min_size=min_size,
             max_size=max_size,
             # why: a caller that must stay responsive while the database is down (the runner)
             # gets DatabaseUnavailable after wait_s instead of blocking on the pool.
             timeout=wait_s,
-            # why: after a server restart pooled connections are dead; checking on checkout
-            # replaces them instead of failing the next call.
-            check=ConnectionPool.check_connection,
-            kwargs=connect_kwargs(),
+            # why: no `check`: _checkout checks, and retries a dead connection at once.
+            kwargs={**connect_kwargs(), "connect_timeout": CONNECT_TIMEOUT_S},
+            # why: the pool's own retries of a lost connection back off exponentially (1, 2,
+            # 4 … 128 s) for reconnect_timeout; the default 5 min would let a long outage delay
+            # the first connection after the server is back by minutes. Giving up after wait_s
+            # leaves the pacing to the callers: each call that finds the pool empty starts a
+            # fresh attempt at once.
+            reconnect_timeout=wait_s,
             open=False,
             name="turing",
         )
         with mapped_errors():
             # why: fail fast with the server's own message (wrong DSN, server down) instead of
             # the pool's generic timeout after it retried in the background.
-            psycopg.connect(dsn, connect_timeout=10, **connect_kwargs()).close()
+            psycopg.connect(self.dsn, connect_timeout=10, **connect_kwargs()).close()
             self.pool.open(wait=True, timeout=15)
+
+    @property
+    def dsn(self) -> str:
+        """The DSN connections go to now."""
+        return self._dsn() if callable(self._dsn) else self._dsn
 
     def close(self) -> None:
         self.pool.close()
@@ -274,9 +309,49 @@ class Turing:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection for one call, its errors mapped; an error that leaves the
+        connection broken (the backend was killed, the server went away) is DatabaseUnavailable
+        whatever its SQLSTATE."""
+        lost = False
+        try:
+            conn = self._checkout()
+            try:
+                with conn:
+                    yield conn
+            except psycopg.Error:
+                lost = conn.broken
+                raise
+            finally:
+                self.pool.putconn(conn)
+        except psycopg.Error as exc:
+            mapped = map_error(exc, connection_lost=lost)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    def _checkout(self) -> psycopg.Connection[Any]:
+        """A pooled connection that answers. A dead one (its backend was killed while it sat in
+        the pool, or the server restarted) goes back and the next is taken at once: the pool
+        replaces a dead connection right away and hands the new one to the caller waiting for
+        it. (The pool's own `check` sleeps 1, 2, 4 s between tries, while the new connection
+        sits idle: a server that kills sessions every second would starve every call.)"""
+        deadline = time.monotonic() + self.wait_s
+        # why: bounded, so sessions that die as soon as they open cannot spin us; at most every
+        # pooled connection is dead, and then the fresh one answers.
+        for _ in range(self.pool.max_size + 2):
+            conn = self.pool.getconn(timeout=max(deadline - time.monotonic(), 0.01))
+            try:
+                conn.execute("")
+                return conn
+            except psycopg.Error:
+                self.pool.putconn(conn)  # why: the pool sees it is broken and replaces it
+        raise PoolTimeout(f"every connection the pool gave in {self.wait_s:.0f} s was dead")
+
     def _rows(self, query: str, params: dict[str, Any] | Sequence[Any] | None = None
               ) -> list[dict[str, Any]]:
-        with mapped_errors(), self.pool.connection() as conn:
+        with self._connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
             cur.execute(query, params)
             return list(cur.fetchall()) if cur.description else []
@@ -349,7 +424,7 @@ class Turing:
         `self.actors`."""
         if discover:
             self.top_up_model(model, limit)
-        with mapped_errors(), self.pool.connection() as conn:
+        with self._connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
             # why: JSON is decoded here, row by row, so one undecodable input fails its own
             # ticket instead of raising for the whole claim after it committed.
@@ -394,7 +469,7 @@ class Turing:
         is this call's own statement timeout (a runner's discovery budget per actor)."""
         if timeout_s is None:
             return int(self._value("select turing.top_up(p_actor => %(a)s)", {"a": actor}))
-        with mapped_errors(), self.pool.connection() as conn, conn.transaction():
+        with self._connection() as conn, conn.transaction():
             # why: local to this transaction, so the pooled connection keeps its own limit.
             conn.execute("select pg_catalog.set_config('statement_timeout', %(t)s, true)",
                          {"t": f"{int(timeout_s * 1000)}ms"})
@@ -619,7 +694,7 @@ class Turing:
         if name not in allowed:
             raise InvalidArgument(f"unknown view {name!r}", f"one of {sorted(allowed)}")
         query = psycopg.sql.SQL("select * from {}").format(psycopg.sql.Identifier("turing", name))
-        with mapped_errors(), self.pool.connection() as conn:
+        with self._connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
             cur.execute(query)
             return list(cur.fetchall())

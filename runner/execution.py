@@ -10,6 +10,10 @@ from typing import Any, ClassVar, Protocol
 
 from turing_pg.db import ClaimedTicket, Outcome
 
+# the backend a fault names when the database itself failed (a backend killed, the server
+# restarting or unreachable): the runner's own reconnect backoff handles it, not a model breaker
+DATABASE = "database"
+
 
 @dataclass(frozen=True)
 class Result:

@@ -24,16 +24,20 @@ import psycopg
 
 from turing_pg import __version__, executors, logs
 from turing_pg.breaker import Breaker
-from turing_pg.config import RunnerConfig, mask_url
-from turing_pg.db import DatabaseUnavailable, Outcome, Turing, TuringError, UnknownModel
+from turing_pg.config import RunnerConfig, mask_dsn, mask_url
+from turing_pg.db import DatabaseUnavailable, DsnSource, Outcome, Turing, TuringError, UnknownModel
 from turing_pg.discovery import Discoverer
-from turing_pg.execution import Attempt, Executor, Result
+from turing_pg.execution import DATABASE, Attempt, Executor, Result
 from turing_pg.wakeup import Listener
 
 IDLE_HEARTBEAT_S = 5.0
 # why: a warm call's load_duration is a few milliseconds of bookkeeping; only a real load is
 # worth reporting as the model's load time.
 LOAD_REPORT_MIN_S = 0.5
+# why: a retry while the database is away costs one refused connection (nothing at all while
+# the embedded server is known to be stopped), and the target is the first completion within
+# 5 s of the database coming back: so the retries come often, and never more than 1 s apart.
+DB_RETRY_FIRST_S, DB_RETRY_MAX_S = 0.25, 1.0
 
 
 @dataclass
@@ -55,6 +59,22 @@ class _Timers:
 # pending without an attempt charged (return_tickets).
 _REPORTED_AS = {"completed": "complete", "failed": "fail", "timed_out": "fail",
                 "released": "return", "fault": "return"}
+
+
+def _dsn_source(cfg: RunnerConfig) -> DsnSource:
+    """The DSN given, or, when it came from the embedded server, a lookup of the server's DSN
+    that the pool and the listener make again for every new connection: after `turing db stop`
+    and a new start (maybe on another port) the runner finds the server by itself, and never
+    starts one an operator stopped."""
+    if cfg.dsn_from != "embedded":
+        return cfg.dsn
+    from turing_pg.pgserver import EmbeddedDsn
+
+    def moved(previous: str, current: str) -> None:
+        logs.event("dsn_changed", **{"from": mask_dsn(previous), "to": mask_dsn(current)},
+                   reason="the embedded server started on another port", level=logs.WARNING)
+
+    return EmbeddedDsn(initial=cfg.dsn, on_change=moved)
 
 
 class Runner:
@@ -85,9 +105,10 @@ class Runner:
         self.switches = 0
         self.stats: Counter[str] = Counter()
         self.db_down_since: float | None = None
-        self.db_backoff = 0.5
+        self.db_backoff = DB_RETRY_FIRST_S
         self.next_db_try = 0.0
         self.force_stop = False
+        self.dsn = _dsn_source(cfg)
 
     # -- lifecycle -------------------------------------------------------------------------
     def install_signals(self) -> None:
@@ -113,7 +134,7 @@ class Runner:
             interval_s=self.cfg.poll_interval, reap_interval_s=self.cfg.reap_interval,
             timeout_s=self.cfg.discover_timeout, wake_runner=self.wake, stopping=self.stopping)
         self.discoverer.start()
-        listener = Listener(self.cfg.dsn, self.cfg.models, self.wake, self.stopping)
+        listener = Listener(self.dsn, self.cfg.models, self.wake, self.stopping)
         listener.start()
         self._loop()
         self._shutdown()
@@ -125,12 +146,12 @@ class Runner:
 
     def _connect(self) -> bool:
         """Register, reap, and log the state found; wait for the database if it is down."""
-        backoff = 0.5
+        backoff = DB_RETRY_FIRST_S
         while not self.stopping.is_set():
             try:
                 if self.turing is None:
                     # why: the actor slots, the loop, the discovery workers and upkeep
-                    self.turing = Turing(self.cfg.dsn, min_size=1,
+                    self.turing = Turing(self.dsn, min_size=1,
                                          max_size=self.cfg.concurrency + 5, wait_s=5.0)
                 self._register()
                 reaped = self.turing.reap(self.cfg.worker)
@@ -150,7 +171,7 @@ class Runner:
                 logs.event("db_unavailable", error=str(exc), retry_in_s=backoff,
                            level=logs.WARNING)
                 self.stopping.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+                backoff = min(backoff * 2, DB_RETRY_MAX_S)
         return False
 
     def _refuse_unrunnable(self, state: list[Any]) -> None:
@@ -246,7 +267,7 @@ class Runner:
         logs.event("db_back", down_s=round(time.monotonic() - self.db_down_since, 2),
                    unreported=len(self.unreported))
         self.db_down_since = None
-        self.db_backoff = 0.5
+        self.db_backoff = DB_RETRY_FIRST_S
         return True
 
     def _db_failed(self, exc: Exception | None) -> None:
@@ -257,7 +278,7 @@ class Runner:
                        action="keep running calls, report when the database is back",
                        level=logs.WARNING)
         self.next_db_try = now + self.db_backoff
-        self.db_backoff = min(self.db_backoff * 2, 10.0)
+        self.db_backoff = min(self.db_backoff * 2, DB_RETRY_MAX_S)
 
     def _heartbeat_interval(self) -> float:
         held = [a.ticket.actor.lease_s for a in self._held()]
@@ -510,10 +531,16 @@ class Runner:
     def _breaker_sees(self, done: Finished) -> None:
         """Every result tells the breaker of its model whether the backend works."""
         a, r = done.attempt.ticket.actor, done.result
+        if r.kind == "fault":
+            self.stats["faults"] += 1
+        if r.kind == "fault" and r.backend == DATABASE:
+            # why: the database's own faults are paced by the loop's reconnect backoff; they
+            # say nothing about the model's backend, whose breaker would keep the model from
+            # claiming after the database is back.
+            return
         br = self.breakers.setdefault(a.model, Breaker(a.model))
         br.kind = a.kind
         if r.kind == "fault":
-            self.stats["faults"] += 1
             if br.fault(r.backend or "?", r.error or "", r.setting):
                 logs.event("breaker_open", model=a.model, backend=br.backend, error=br.last_error,
                            setting=br.setting, level=logs.WARNING,
@@ -556,12 +583,18 @@ class Runner:
         groups: dict[str, list[Finished]] = {}
         for f in batch:
             groups.setdefault(_REPORTED_AS[f.result.kind], []).append(f)
-        for group in groups.values():
+        pending = list(groups.values())
+        while pending:
+            group = pending.pop(0)
             try:
                 self._report_batch(group)
             except DatabaseUnavailable as exc:
-                self.unreported = [*group, *self.unreported]
+                # why: never a failure: kept, and reported again with the same lease tokens
+                # once the database is back (the fence decides whether they still count); the
+                # other groups wait too instead of each waiting for the pool in turn.
+                self.unreported = [*group, *(f for g in pending for f in g), *self.unreported]
                 self._db_failed(exc)
+                return
             except (TuringError, psycopg.Error) as exc:
                 # why: one result the database refuses must not block the others: report them
                 # one by one, and a result that still cannot be saved becomes a failed attempt.
@@ -583,6 +616,9 @@ class Runner:
                 f"actor {t.actor.name}: the result could not be saved: {exc}"), f.seconds)
             try:
                 self._report_batch([failed])
+            except DatabaseUnavailable as again:
+                self.unreported.append(failed)  # why: reported with its token once it is back
+                self._db_failed(again)
             except (TuringError, psycopg.Error) as again:
                 logs.event("report_lost", ticket=t.ticket_id, error=str(again),
                            level=logs.ERROR,

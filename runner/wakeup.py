@@ -1,6 +1,7 @@
 """Wake-up: LISTEN turing_work on a dedicated connection, so an idle runner claims new work
 within milliseconds. A hint only: the runner also polls, and a broken listener is noticed (an
-error, or a failed liveness check) and reconnected with backoff."""
+error, or a failed liveness check) and reconnected with backoff, to the DSN of the moment (the
+embedded server's is looked up again, so the listener follows it to another port)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ import time
 import psycopg
 
 from turing_pg import logs
-from turing_pg.db import connect_kwargs
+from turing_pg.db import DsnSource, connect_kwargs
 
 LIVENESS_S = 15.0
 
 
 class Listener(threading.Thread):
-    def __init__(self, dsn: str, models: list[str], wake: threading.Event,
+    def __init__(self, dsn: DsnSource, models: list[str], wake: threading.Event,
                  stopping: threading.Event) -> None:
         super().__init__(name="listener", daemon=True)
         self.dsn = dsn
@@ -30,7 +31,8 @@ class Listener(threading.Thread):
         backoff = 0.5
         while not self.stopping.is_set():
             try:
-                with psycopg.connect(self.dsn, connect_timeout=5, **connect_kwargs()) as conn:
+                dsn = self.dsn() if callable(self.dsn) else self.dsn
+                with psycopg.connect(dsn, connect_timeout=5, **connect_kwargs()) as conn:
                     conn.execute("listen turing_work")
                     self.connected.set()
                     backoff = 0.5
@@ -45,7 +47,9 @@ class Listener(threading.Thread):
                 logs.event("listener_lost", error=str(exc).strip().splitlines()[0][:200],
                            retry_in_s=backoff, level=logs.WARNING)
                 self.stopping.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+                # why: a hint only (the loop polls meanwhile), but a short cap so wake-ups
+                # work again soon after the database is back.
+                backoff = min(backoff * 2, 2.0)
 
     def _serve(self, conn: psycopg.Connection) -> None:
         checked = time.monotonic()

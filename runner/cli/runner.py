@@ -118,14 +118,16 @@ def main(model: tuple[str, ...], models: str | None, concurrency: int, batch: in
     if not names:
         raise click.UsageError("give --model NAME (or --models A,B); see turing-runner --help")
     try:
-        if dsn is None:
+        dsn_from = "given" if dsn else "embedded"
+        if not dsn:
             from turing_pg.pgserver import resolve_dsn
 
             dsn = resolve_dsn(None)
         from turing_pg.loop import Runner
 
         cfg = RunnerConfig(
-            models=names, dsn=dsn, ollama_host=ollama_host, concurrency=concurrency,
+            models=names, dsn=dsn, dsn_from=dsn_from, ollama_host=ollama_host,
+            concurrency=concurrency,
             batch=batch, worker=worker, poll_interval=poll_interval,
             reap_interval=reap_interval, grace=grace, keep_alive=keep_alive, num_ctx=num_ctx,
             num_predict=num_predict, log_format=log_format, exit_when_idle=exit_when_idle,
