@@ -3,8 +3,9 @@
 public.postings holds 1 M rows (100 k with --quick), 100 k (10 k) of them in status 'fetched',
 spread over the table; a partial index holds exactly those. The actor's work_query selects
 them; its on_complete moves a posting to 'classified', as a real pipeline step does, so the
-work_query's answer shrinks as work completes. Each timed call is one
-claim_batch(model, worker, 50), which tops the buffer up through discover first."""
+work_query's answer shrinks as work completes. Each timed cycle is what a runner does: its
+discovery thread asks discover_due(model) and tops up each due actor (top_up), then the loop
+calls claim_batch(model, worker, 50), which never discovers itself."""
 
 from __future__ import annotations
 
@@ -85,27 +86,26 @@ class DiscoverTimes:
 
 
 def claim_cycles(dsn: str, cycles: int, warmup: int = 10) -> DiscoverTimes:
-    """Timed claim_batch(model, worker, 50) calls, each followed by an untimed complete_batch.
-    A call ran discover when actor_discovery.last_run_at moved; its duration is recorded too."""
+    """Timed cycles: discover_due + top_up of the due actors (timed alone), then a timed
+    claim_batch(model, worker, 50), then an untimed complete_batch."""
     out = DiscoverTimes([], [], [], [], [])
     with psycopg.connect(dsn, autocommit=True) as conn:
-        last = None
         for i in range(warmup + cycles):
+            t0 = time.perf_counter()
+            due = [r[0] for r in conn.execute(
+                "select actor from turing.discover_due(p_model => %(m)s, p_want => %(n)s)",
+                {"m": MODEL, "n": BATCH}).fetchall()]
+            for actor in due:
+                conn.execute("select turing.top_up(p_actor => %(a)s)", {"a": actor})
+            discover_s = time.perf_counter() - t0
             _, claim_s, complete_s = claim_and_complete(conn, MODEL, WORKER, BATCH)
-            # why: read after the cycle, so this query is timed in neither call.
-            run = conn.execute(
-                "select d.last_run_at, d.last_duration_ms from turing.actor_discovery as d "
-                "join turing.actors as a using (actor_id) where a.model = %(m)s "
-                "order by d.last_run_at desc nulls last limit 1", {"m": MODEL}).fetchone()
-            discovered = run is not None and run[0] != last
-            last = run[0] if run else None
             if i < warmup:
                 continue
             out.claim.append(claim_s)
             out.complete.append(complete_s)
-            if discovered:
-                out.with_discover.append(claim_s)
-                out.discover_ms.append(float(run[1]))  # type: ignore[index]
+            if due:
+                out.with_discover.append(discover_s + claim_s)
+                out.discover_ms.append(discover_s * 1000)
             else:
                 out.without_discover.append(claim_s)
     return out

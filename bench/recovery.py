@@ -208,13 +208,13 @@ def section(results: dict[str, list[dict[str, float]]], command: str, facts: dic
     return lines
 
 
-def write_section(path: Path, lines: list[str]) -> None:
-    """Replace the marked section, or put it before the appendix (or at the end)."""
+def write_section(path: Path, lines: list[str], begin: str = BEGIN, end: str = END) -> None:
+    """Replace the section marked begin … end, or put it before the appendix (or at the end)."""
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     block = "\n".join(lines)
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
     elif "## Appendix" in text:
         head, rest = text.split("## Appendix", 1)
         text = head + block + "\n\n## Appendix" + rest

@@ -16,8 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 THRESHOLD = 3
-FIRST_BACKOFF_S = 1.0
-MAX_BACKOFF_S = 30.0
+# why: a probe is one GET /api/ps (it loads nothing), so probing every 2 s costs nothing, and
+# it bounds the time from the server coming back to claims resuming by ~2 s however long the
+# outage lasted (the target is the first completion within 5 s).
+FIRST_BACKOFF_S = 0.5
+MAX_BACKOFF_S = 2.0
 SETTING_RETRY_S = 60.0
 
 
