@@ -79,6 +79,29 @@ class InvalidActor(TuringError):
     sqlstate, exit_code = "TR009", Exit.INVALID_DEFINITION
 
 
+def output_schema_problem(schema: Any) -> str | None:
+    """Why `schema` is not a JSON Schema the answer can be checked against, or None. The one
+    check: the client refuses such an actor at registration, the llm executor (for an actor
+    registered through SQL) fails its tickets with it, not retried."""
+    if schema is None:
+        return None
+    import jsonschema
+
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.exceptions.SchemaError as exc:
+        where = "/" + "/".join(str(p) for p in exc.absolute_path)
+        return f"output_schema is not a valid JSON Schema (at {where}: {exc.message})"
+    return None
+
+
+def _refuse_bad_output_schema(actor: str, schema: Any) -> None:
+    problem = output_schema_problem(schema)
+    if problem is not None:
+        raise InvalidActor(f'actor "{actor}": {problem}',
+                           'Write a JSON Schema object, e.g. {"type": "object"}.')
+
+
 class UnknownTicket(TuringError):
     sqlstate, exit_code = "TR010", Exit.UNKNOWN
 
@@ -364,6 +387,7 @@ class Turing:
     def register_actor(self, spec: Mapping[str, Any]) -> int:
         """Create or replace an actor from its definition (the fields of turing.actor_fields;
         the database validates it and says which field is wrong)."""
+        _refuse_bad_output_schema(str(spec.get("name")), spec.get("output_schema"))
         return int(self._value("select turing.register_actor(p_spec => %(s)s)",
                                {"s": Jsonb(dict(spec))}))
 
@@ -635,6 +659,7 @@ class Turing:
         return int(self._value("select turing.retry_dead(p_ticket_id => %(t)s)", {"t": ticket_id}))
 
     def set_actor(self, actor: str, changes: dict[str, Any]) -> int:
+        _refuse_bad_output_schema(actor, changes.get("output_schema"))
         return int(
             self._value(
                 "select turing.set_actor(p_actor => %(a)s, p_changes => %(c)s)",

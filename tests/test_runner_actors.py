@@ -3,6 +3,7 @@ schedules models: real runner processes, real HTTP, real subprocesses, real Post
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -172,6 +173,31 @@ def test_every_documented_keep_alive_form_reaches_ollama_in_a_form_it_accepts(
     submit_many(turing, "classify", 2)
     start_runner("--model", QWEN, "--ollama-host", fake.base_url, "--keep-alive", keep_alive)
     wait_for(lambda: completed(conn, "classify") == 2, what="both completed")
+
+
+def test_definition_errors_are_dead_at_once_and_never_retried(
+        turing: Turing, conn: psycopg.Connection, fake_ollama: Any, start_runner: Any) -> None:
+    """No retry can fix these: an output_schema that is not a JSON Schema (refused by the
+    client at registration; one registered through SQL fails its tickets) and a model the
+    server does not have."""
+    from turing_pg.db import InvalidActor
+
+    bad_schema = {"type": "nonsense"}
+    with pytest.raises(InvalidActor, match="output_schema is not a valid JSON Schema"):
+        turing.register_actor({**llm_actor("bad", QWEN), "output_schema": bad_schema})
+    conn.execute("select turing.register_actor(%s::jsonb)",
+                 (json.dumps({**llm_actor("bad", QWEN), "output_schema": bad_schema}),))
+    turing.register_actor(llm_actor("missing", "nope:1b", max_attempts=3))
+    fake = fake_ollama(models=fake_models())
+    turing.submit("bad", "b1", {"skill": "x", "count": 1})
+    turing.submit("missing", "m1", {"skill": "x", "count": 1})
+    start_runner("--models", f"{QWEN},nope:1b", "--ollama-host", fake.base_url)
+    wait_for(lambda: settled(conn, "bad") and settled(conn, "missing"), timeout=60,
+             what="both settled")
+    [(status, attempt, error)] = statuses(conn, "bad")
+    assert (status, attempt) == ("dead", 1) and "not a valid JSON Schema" in error
+    [(status, attempt, error)] = statuses(conn, "missing")
+    assert (status, attempt) == ("dead", 1) and "does not have model 'nope:1b'" in error
 
 
 def alerts(conn: psycopg.Connection, kind: str) -> list[str]:

@@ -25,6 +25,7 @@ import ollama
 
 from turing_pg import logs
 from turing_pg.config import LOAD_OPTIONS, RunnerConfig, mask_url
+from turing_pg.db import output_schema_problem
 from turing_pg.execution import Attempt, Result, require_container
 from turing_pg.executors.context import Context
 from turing_pg.prompt import PromptError, render
@@ -51,6 +52,7 @@ class LlmExecutor:
             raise ValueError("the llm executor runs in a runner, with its configuration")
         self.cfg: RunnerConfig = ctx.cfg
         self._warned: set[str] = set()
+        self._schema_checked: dict[str, str | None] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -105,6 +107,14 @@ class LlmExecutor:
             max(timeout_s, 0.05), connect=min(CONNECT_TIMEOUT_S, max(timeout_s, 0.05)))
         return client
 
+    def _schema_problem(self, schema: Any) -> str | None:
+        """output_schema_problem, once per distinct schema (a check costs a validator build)."""
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._schema_checked:
+            with self._lock:
+                self._schema_checked[key] = output_schema_problem(schema)
+        return self._schema_checked[key]
+
     def options(self, actor: str, actor_options: dict[str, Any]) -> dict[str, Any]:
         """Sampling options from the actor, load options fixed per runner: an actor asking for
         another num_ctx would make Ollama reload the model on every switch between actors."""
@@ -128,6 +138,11 @@ class LlmExecutor:
             # why: not retryable: the same input renders the same way; fix the work_query or
             # the template, then `turing dead retry`.
             return Result.failed(f"{where}: {exc}; nothing was sent to the model",
+                                 retryable=False)
+        problem = self._schema_problem(a.output_schema)
+        if problem is not None:
+            return Result.failed(f"{where}: {problem}; nothing was sent to the model. Fix it "
+                                 "with `turing actor set`, then `turing dead retry`",
                                  retryable=False)
         options = self.options(a.name, a.options or {})
         backoff = 0.5
