@@ -280,6 +280,34 @@ def test_script_past_its_timeout_is_killed_with_its_children(
     wait_for(gone, timeout=5, what="the script's child to be killed")
 
 
+def test_a_script_whose_lease_is_lost_is_killed_at_once(
+        turing: Turing, conn: psycopg.Connection, start_runner: Any, tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    turing.register_actor(script_actor("sleeper", tmp_path, f"""
+        import os, time
+        open({str(pid_file)!r}, "w").write(str(os.getpid()))
+        time.sleep(120)
+    """, timeout="5 minutes", lease="3 seconds"))
+    turing.submit("sleeper", "s", {})
+    runner = start_runner("--model", "cpu")
+    wait_for(lambda: pid_file.exists() and pid_file.read_text(), what="the script to start")
+    pid = int(pid_file.read_text())
+    [ticket_id] = [r[0] for r in conn.execute("select ticket_id from turing.ticket_open")]
+    assert turing.cancel_ticket(ticket_id, "operator")
+    cancelled = time.monotonic()
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    wait_for(gone, timeout=10, what="the script to be killed")
+    assert time.monotonic() - cancelled < 5, "killed within a heartbeat, not at the timeout"
+    runner.wait_event("lease_lost")
+
+
 # -- sql actors ---------------------------------------------------------------------------------
 
 

@@ -138,7 +138,9 @@ class ScriptExecutor:
                 "actor's timeout (see turing.v_timeout_recommendations) if this is normal."
             )
         if killed:
-            return Result.failed(f"{where}: killed ({killed})")
+            # why: a lost lease's result is refused by the fence anyway, and a runner stopping
+            # gives the ticket back (invariant 10): neither is the work's failure.
+            return Result.released(f"{where}: killed ({killed})")
         if proc.returncode != 0:
             return Result.failed(
                 f"{where}: exited with status {proc.returncode}; stderr tail: {_tail(stderr)}"
