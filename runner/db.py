@@ -393,6 +393,20 @@ class Turing:
             )
         )
 
+    def submit_many(self, actor: str, subject_ids: Sequence[str],
+                    inputs: Sequence[dict[str, Any] | None] | None = None,
+                    priority: int | None = None) -> list[dict[str, Any]]:
+        """Submit many subjects of one actor in one set-based call, each a new chain. One row per
+        subject, in order: item, subject_id, ticket_id and skipped (None = created; 'open_ticket'
+        or 'repeated' = not created, ticket_id is the ticket that already holds the subject)."""
+        return self._rows(
+            "select * from turing.submit_many(p_actor => %(a)s, p_subject_ids => %(s)s, "
+            "p_inputs => %(i)s::jsonb[], p_priority => %(p)s)",
+            {"a": actor, "s": [None if s is None else str(s) for s in subject_ids],
+             "i": None if inputs is None else [None if i is None else Jsonb(i) for i in inputs],
+             "p": priority},
+        )
+
     def cancel_ticket(self, ticket_id: int, reason: str | None = None) -> bool:
         return bool(
             self._value(

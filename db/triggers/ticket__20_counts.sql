@@ -6,10 +6,17 @@ language plpgsql
 set search_path = ''
 as $$
 declare
-    -- why: each backend writes its own slot, so concurrent runners do not queue on one counter
-    -- row; readers sum the 16 slots.
-    v_slot smallint := (pg_catalog.pg_backend_pid() % 16)::smallint;
+    -- why: each transaction writes a slot no other open transaction holds (invariant 15): two
+    -- writers never touch the same counter row, so they can neither queue on one nor deadlock
+    -- over the order in which their statements change statuses. The slot is taken on the
+    -- transaction's first count change and then read back here, one setting lookup a statement.
+    v_slot smallint := nullif(
+        pg_catalog.current_setting('turing.counts_slot', true), ''
+    )::smallint;
 begin
+    if v_slot is null then
+        v_slot := turing._counts_slot();
+    end if;
     if tg_op = 'INSERT' then
         insert into turing.ticket_counts as c (actor_id, status, slot, n)
         select r.actor_id, r.status, v_slot, count(*)
@@ -43,8 +50,10 @@ $$;
 
 comment on function turing._ticket_counts_apply() is
 'Statement trigger: folds the rows a statement inserted, deleted or re-statused in ticket_open '
-'or ticket_history into ticket_counts (one upsert per actor and status, in a fixed order so two '
-'writers cannot deadlock).';
+'or ticket_history into ticket_counts, one upsert per actor and status into the slot of this '
+'transaction (turing._counts_slot(): held by no other open transaction, so writers never wait '
+'on each other''s counter rows and cannot deadlock on them). compact_counts() folds the slots '
+'into one base row per actor and status.';
 
 drop trigger if exists ticket_open__20_counts_ins on turing.ticket_open;
 create trigger ticket_open__20_counts_ins
