@@ -11,6 +11,11 @@ declare
     v_slot smallint;
     v_folded integer;
 begin
+    -- why: the fold must see every committed change of the slots it takes; a transaction
+    -- snapshot older than those locks (repeatable read, serializable) would not.
+    if pg_catalog.current_setting('transaction_isolation') <> 'read committed' then
+        return 0;
+    end if;
     -- why: advisory lock (7246, -1) is the base rows' slot: one compactor at a time writes them
     -- (writers never use slot -1); a second compactor skips instead of waiting.
     if not pg_catalog.pg_try_advisory_xact_lock(7246, -1) then
@@ -54,4 +59,5 @@ comment on function turing.compact_counts() is
 'each actor and status, in one statement, and removes base rows that fell to 0; sum(n) per '
 'actor and status is unchanged at every committed moment, and readers then sum about one row '
 'each. Never waits: slots in use are left for the next run, and a second concurrent compactor '
-'returns 0 at once. Returns the slot rows folded. tick() calls it; any runner may too.';
+'returns 0 at once (so does a call outside read committed). Returns the slot rows folded. '
+'maintain() calls it every p_min_interval, tick() every run; any runner may too.';

@@ -4,7 +4,8 @@ create or replace function turing.submit_many(
     p_actor text,
     p_subject_ids text [],
     p_inputs jsonb [] default null,
-    p_priority integer default null
+    p_priority integer default null,
+    p_run_after timestamptz default null
 )
 returns table (item integer, subject_id text, ticket_id bigint, skipped text)
 language plpgsql
@@ -15,6 +16,8 @@ as $$
 declare
     v_actor turing.actors%rowtype;
     v_created bigint [];
+    v_bad_item bigint;
+    v_bad_type text;
 begin
     select * into v_actor from turing.actors as a where a.name = p_actor;
     if v_actor.actor_id is null then
@@ -32,27 +35,15 @@ begin
             using errcode = 'TR012';
     end if;
     -- why: a bad element refuses the whole call, before anything is written, so a bulk load
-    -- never half-happens because of one malformed row (as submit() refuses its one subject).
-    if exists (select from unnest(p_subject_ids) as s (id) where s.id is null or s.id = '') then
-        raise exception 'a ticket for actor "%" needs a subject_id: element % is NULL or empty',
-            p_actor, (
-                select min(s.n) from unnest(p_subject_ids) with ordinality as s (id, n)
-                where s.id is null or s.id = ''
-            )
-            using errcode = 'TR012';
-    end if;
-    if exists (
-        select from unnest(p_inputs) as i (input)
-        where i.input is not null and jsonb_typeof(i.input) <> 'object'
-    ) then
-        raise exception 'ticket input must be a JSON object, got % in element %', (
-            select jsonb_typeof(i.input) from unnest(p_inputs) with ordinality as i (input, n)
-            where i.input is not null and jsonb_typeof(i.input) <> 'object'
-            order by i.n limit 1
-        ), (
-            select min(i.n) from unnest(p_inputs) with ordinality as i (input, n)
-            where i.input is not null and jsonb_typeof(i.input) <> 'object'
-        )
+    -- never half-happens because of one malformed row; the rule is submit()'s, in one place.
+    perform turing._refuse_bad_subject_ids(p_actor, p_subject_ids);
+    select i.n, jsonb_typeof(i.input) into v_bad_item, v_bad_type
+    from unnest(p_inputs) with ordinality as i (input, n)
+    where i.input is not null and jsonb_typeof(i.input) <> 'object'
+    order by i.n
+    limit 1;
+    if v_bad_item is not null then
+        raise exception 'element %: ticket input must be a JSON object, got %', v_bad_item, v_bad_type
             using errcode = 'TR012';
     end if;
 
@@ -72,11 +63,12 @@ begin
         -- one order and cannot deadlock; a concurrent insert of the same subject is waited
         -- for and then skipped.
         insert into turing.ticket_open as o (
-            ticket_id, actor_id, model, subject_id, input, priority, source, chain_id
+            ticket_id, actor_id, model, subject_id, input, priority, source, chain_id, run_after
         )
         select
             s.ticket_id, v_actor.actor_id, v_actor.model, s.subject_id, s.input,
-            coalesce(p_priority, v_actor.priority), 'submit', s.ticket_id
+            coalesce(p_priority, v_actor.priority), 'submit', s.ticket_id,
+            coalesce(p_run_after, '-infinity')
         from src as s
         order by s.subject_id collate "C", s.item
         on conflict (actor_id, subject_id) do nothing
@@ -137,10 +129,11 @@ begin
 end;
 $$;
 
-comment on function turing.submit_many(text, text [], jsonb [], integer) is
+comment on function turing.submit_many(text, text [], jsonb [], integer, timestamptz) is
 'submit() for many subjects of actor p_actor at once, set-based: one insert per table and one '
 'counts change for the whole call (100,000 subjects take about a second). p_inputs, when given, '
-'has one JSON object (or NULL = {}) per subject; p_priority overrides the actor''s. Each '
+'has one JSON object (or NULL = {}) per subject; p_priority overrides the actor''s; p_run_after '
+'delays them all (as in submit). Each '
 'created ticket starts a new chain, and removes the dead letters of its actor and subject. '
 'Returns one row per element of p_subject_ids, in order: item (1-based position), subject_id, '
 'ticket_id and skipped. skipped is NULL when the ticket was created (ticket_id is the new '
@@ -148,5 +141,6 @@ comment on function turing.submit_many(text, text [], jsonb [], integer) is
 'left alone and whose id is returned (NULL if it finished meanwhile); ''repeated'' when the '
 'subject occurs earlier in the same call (ticket_id is the one created there). Skipping, not '
 'refusing: a bulk load that overlaps queued work enqueues the rest. Refuses the whole call, '
-'creating nothing: TR002 unknown actor; TR012 a NULL array, a NULL or empty subject id, an input '
-'that is not a JSON object, or p_inputs of another length.';
+'creating nothing: TR002 unknown actor; TR012 a NULL array, a subject id that submit() would '
+'refuse (NULL, empty, over 1024 bytes), an input that is not a JSON object, or p_inputs of '
+'another length; the message names the element.';

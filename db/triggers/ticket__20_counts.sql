@@ -10,11 +10,14 @@ declare
     -- writers never touch the same counter row, so they can neither queue on one nor deadlock
     -- over the order in which their statements change statuses. The slot is taken on the
     -- transaction's first count change and then read back here, one setting lookup a statement.
-    v_slot smallint := nullif(
-        pg_catalog.current_setting('turing.counts_slot', true), ''
-    )::smallint;
+    -- The mark carries the transaction id, so a stray SET of the setting (a session's, a role's)
+    -- is never mistaken for a slot this transaction holds.
+    v_mark text := pg_catalog.current_setting('turing.counts_slot', true);
+    v_slot smallint;
 begin
-    if v_slot is null then
+    if pg_catalog.split_part(v_mark, '/', 1) = pg_catalog.pg_current_xact_id()::text then
+        v_slot := pg_catalog.split_part(v_mark, '/', 2)::smallint;
+    else
         v_slot := turing._counts_slot();
     end if;
     if tg_op = 'INSERT' then

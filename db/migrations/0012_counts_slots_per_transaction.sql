@@ -1,4 +1,4 @@
--- 0010: ticket_counts slots are no longer backend pid % 16, which two backends could share (and
+-- 0012: ticket_counts slots are no longer backend pid % 16, which two backends could share (and
 -- then deadlock on, their statements changing the same counter rows in different orders).
 -- A transaction now takes a slot no open transaction holds (turing._counts_slot), and
 -- turing.compact_counts() folds the slots into a base row per actor and status (slot -1). The
