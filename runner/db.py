@@ -211,6 +211,16 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Submission:
+    """What became of one subject of submit_many (in the order they were given)."""
+
+    item: int  # 1-based position in the call
+    subject_id: str
+    ticket_id: int | None  # the new ticket, or the one that already holds the subject
+    skipped: str | None  # None = created; 'open_ticket' or 'repeated' = not created
+
+
+@dataclass(frozen=True)
 class ActorState:
     actor: str
     kind: str
@@ -395,17 +405,20 @@ class Turing:
 
     def submit_many(self, actor: str, subject_ids: Sequence[str],
                     inputs: Sequence[dict[str, Any] | None] | None = None,
-                    priority: int | None = None) -> list[dict[str, Any]]:
-        """Submit many subjects of one actor in one set-based call, each a new chain. One row per
-        subject, in order: item, subject_id, ticket_id and skipped (None = created; 'open_ticket'
-        or 'repeated' = not created, ticket_id is the ticket that already holds the subject)."""
-        return self._rows(
-            "select * from turing.submit_many(p_actor => %(a)s, p_subject_ids => %(s)s, "
-            "p_inputs => %(i)s::jsonb[], p_priority => %(p)s)",
+                    priority: int | None = None) -> list[Submission]:
+        """submit() for many subjects of one actor in one set-based call, each a new chain: a
+        subject that already has an open ticket, or repeats an earlier one, is skipped, not
+        refused. One Submission per subject, in order; a bad subject id or input refuses the
+        whole call (InvalidArgument, naming the element) and creates nothing."""
+        rows = self._rows(
+            "select item, subject_id, ticket_id, skipped from turing.submit_many("
+            "p_actor => %(a)s, p_subject_ids => %(s)s, p_inputs => %(i)s::jsonb[], "
+            "p_priority => %(p)s)",
             {"a": actor, "s": [None if s is None else str(s) for s in subject_ids],
              "i": None if inputs is None else [None if i is None else Jsonb(i) for i in inputs],
              "p": priority},
         )
+        return [Submission(**r) for r in rows]
 
     def cancel_ticket(self, ticket_id: int, reason: str | None = None) -> bool:
         return bool(
