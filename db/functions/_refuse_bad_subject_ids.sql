@@ -1,6 +1,6 @@
 -- _refuse_bad_subject_ids: the one rule for subject ids of explicit work (submit, spawn, the
 -- inbox, submit_many): present, not empty, at most 1024 bytes. Raises TR012 for the first bad one.
-create or replace function turing._refuse_bad_subject_ids(p_actor text, p_subject_ids text [])
+create or replace function turing._refuse_bad_subject_ids(p_actor text, p_subject_ids text[])
 returns void
 language plpgsql
 stable
@@ -37,7 +37,7 @@ begin
 end;
 $$;
 
-comment on function turing._refuse_bad_subject_ids(text, text []) is
+comment on function turing._refuse_bad_subject_ids(text, text[]) is
 'Internal: raises TR012 for the first subject id of p_subject_ids that is NULL, empty or longer '
 'than 1024 bytes (the (actor_id, subject_id) indexes cannot take much longer keys), naming its '
 'element when there are several; returns quietly when all are good. The one rule for explicit '

@@ -7,7 +7,7 @@ security definer
 set search_path = ''
 as $$
 declare
-    v_slots smallint [] := '{}';
+    v_slots smallint[] := array[]::smallint[];
     v_slot smallint;
     v_folded integer;
 begin

@@ -2,8 +2,8 @@
 -- table, one counts upsert), each subject the root of a new chain. For bulk loads.
 create or replace function turing.submit_many(
     p_actor text,
-    p_subject_ids text [],
-    p_inputs jsonb [] default null,
+    p_subject_ids text[],
+    p_inputs jsonb[] default null,
     p_priority integer default null,
     p_run_after timestamptz default null
 )
@@ -11,11 +11,14 @@ returns table (item integer, subject_id text, ticket_id bigint, skipped text)
 language plpgsql
 security definer
 set search_path = ''
+-- why: the planner sees 100,000-row unnests and JIT-compiles the one-pass insert, which costs
+-- about half a second (a fifth of the call) and buys nothing.
+set jit = off
 as $$
 #variable_conflict use_column
 declare
     v_actor turing.actors%rowtype;
-    v_created bigint [];
+    v_created bigint[];
     v_bad_item bigint;
     v_bad_type text;
 begin
@@ -97,6 +100,13 @@ begin
     from src as s
     left join created as c on s.ticket_id = c.ticket_id;
 
+    -- why: the common bulk load creates every ticket; its report needs no joins and no sort.
+    if pg_catalog.array_position(v_created, null) is null then
+        return query
+        select r.item::integer, r.subject_id, r.ticket_id, null::text
+        from unnest(p_subject_ids, v_created) with ordinality as r (subject_id, ticket_id, item);
+        return;
+    end if;
     -- why: a second statement, so the open ticket that made a subject skip is visible even when
     -- a concurrent transaction committed it after the insert began.
     return query
@@ -129,7 +139,7 @@ begin
 end;
 $$;
 
-comment on function turing.submit_many(text, text [], jsonb [], integer, timestamptz) is
+comment on function turing.submit_many(text, text[], jsonb[], integer, timestamptz) is
 'submit() for many subjects of actor p_actor at once, set-based: one insert per table and one '
 'counts change for the whole call (100,000 subjects take about a second). p_inputs, when given, '
 'has one JSON object (or NULL = {}) per subject; p_priority overrides the actor''s; p_run_after '
