@@ -18,8 +18,9 @@
 
 Starts its own embedded PostgreSQL (stopped and deleted afterwards), prints the figures and
 replaces its section of the report (--output; default docs/benchmarks.md, "-" for none)
-between its markers, so bench/run.py's sections stay as they are. bench/run.py --only counts
-runs the same. The machine is small and shared: read the ratios within one run.
+between its markers, as bench/recovery.py and bench/healing.py do; bench/run.py keeps such
+sections when it rewrites the report. The machine is small and shared: read the ratios
+within one run.
 """
 
 from __future__ import annotations

@@ -11,9 +11,6 @@ table with its target and a pass/miss mark). Sections (NAME for --only):
   latency     claim_batch p50/p99 with 10 k and 10 M (--quick: 1 M) tickets in ticket_history
   discover    top_up (discovery) then claim_batch(model, worker, 50) over a 1 M-row domain table
   views       the monitoring views over the same 10 M (1 M) history (implies the history load)
-  counts      64 clients on the counts for 60 s (--quick: 10 s), before (pid % 16) and after
-              (a slot per transaction); submit_many of 100,000 subjects (bench/counts_bench.py,
-              which also runs alone and then replaces only its section of the report)
 
 The bench is never part of the test suite. The machine is shared and small: compare figures
 within one run (ratios), not across runs.
@@ -33,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import counts_bench
 import discovery
 import history
 import psycopg
@@ -49,7 +45,7 @@ from peers import PGQUEUER_DRIVERS, PgQueuerQueue, ProcrastinateQueue
 from throughput import PgmqQueue, RawQueue, TuringQueue
 
 REPO = Path(__file__).resolve().parent.parent
-SECTIONS = ("throughput", "latency", "discover", "views", "counts")
+SECTIONS = ("throughput", "latency", "discover", "views")
 
 
 @dataclass(frozen=True)
@@ -540,9 +536,6 @@ def main(argv: list[str] | None = None) -> int:
         if sections & {"latency", "views"}:
             hist, _ = bench_history(server, plan, "latency" in sections, "views" in sections)
             plans.update(hist.plans)
-        counts = None
-        if "counts" in sections:
-            counts = counts_bench.run(server, 64, 10 if plan.quick else 60, 8, 100_000, 10_000)
         if "discover" in sections:
             disc = bench_discover(server, plan)
             plans["the insert in _discover, by turing.discover() after section 3 (buffer "
@@ -555,8 +548,6 @@ def main(argv: list[str] | None = None) -> int:
         reports.append(report_discover(disc, plan))
     if hist and "views" in sections:
         reports.append(report_history(hist, plan, False, True))
-    if counts:
-        reports.append([*counts_bench.report_counts(counts), ""])
     took = time.perf_counter() - t0
     text = "\n".join("\n".join(r) for r in reports)
     out()
