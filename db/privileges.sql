@@ -28,6 +28,7 @@ turing.heartbeat(text, bigint[], uuid[]),
 turing.register_runner(text, text[], text, integer, integer, jsonb),
 turing.release_worker(text, bigint[], boolean),
 turing.reap(text),
+turing.compact_counts(),
 turing.startup_state(text[]),
 turing.model_backlog(text[], text),
 turing.run_sql_ticket(bigint, uuid)
@@ -38,6 +39,8 @@ turing.tickets, turing.v_counts, turing.v_stuck, turing.v_timeout_recommendation
 turing.actor_timeouts
 to turing_viewer, turing_admin;
 
+-- why: submitting work (submit, submit_many, spawn from on_complete) is turing_admin's, granted
+-- with every function here; a runner only works what was submitted.
 grant execute on all functions in schema turing to turing_admin;
 grant select on all tables in schema turing to turing_admin;
 

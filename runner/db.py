@@ -234,6 +234,16 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Submission:
+    """What became of one subject of submit_many (in the order they were given)."""
+
+    item: int  # 1-based position in the call
+    subject_id: str
+    ticket_id: int | None  # the new ticket, or the one that already holds the subject
+    skipped: str | None  # None = created; 'open_ticket' or 'repeated' = not created
+
+
+@dataclass(frozen=True)
 class ActorState:
     actor: str
     kind: str
@@ -416,6 +426,23 @@ class Turing:
                 {"a": actor, "s": str(subject_id), "i": Jsonb(input or {}), "p": priority},
             )
         )
+
+    def submit_many(self, actor: str, subject_ids: Sequence[str],
+                    inputs: Sequence[dict[str, Any] | None] | None = None,
+                    priority: int | None = None) -> list[Submission]:
+        """submit() for many subjects of one actor in one set-based call, each a new chain: a
+        subject that already has an open ticket, or repeats an earlier one, is skipped, not
+        refused. One Submission per subject, in order; a bad subject id or input refuses the
+        whole call (InvalidArgument, naming the element) and creates nothing."""
+        rows = self._rows(
+            "select item, subject_id, ticket_id, skipped from turing.submit_many("
+            "p_actor => %(a)s, p_subject_ids => %(s)s, p_inputs => %(i)s::jsonb[], "
+            "p_priority => %(p)s)",
+            {"a": actor, "s": [None if s is None else str(s) for s in subject_ids],
+             "i": None if inputs is None else [None if i is None else Jsonb(i) for i in inputs],
+             "p": priority},
+        )
+        return [Submission(**r) for r in rows]
 
     def cancel_ticket(self, ticket_id: int, reason: str | None = None) -> bool:
         return bool(

@@ -26,18 +26,7 @@ begin
             using errcode = 'TR002',
             hint = 'List actors with `turing actor list` or select name from turing.actors.';
     end if;
-    if p_subject_id is null or p_subject_id = '' then
-        raise exception 'a ticket for actor "%" needs a subject_id', p_actor
-            using errcode = 'TR012';
-    end if;
-    -- why: the (actor_id, subject_id) indexes take keys up to ~2.7 kB; a longer id would fail
-    -- deep inside an insert. Discovery rejects the same rows alone (_discover).
-    if pg_catalog.octet_length(p_subject_id) > 1024 then
-        raise exception 'subject_id for actor "%" is % bytes long; at most 1024', p_actor,
-            pg_catalog.octet_length(p_subject_id)
-            using errcode = 'TR012',
-            hint = 'Use the key of the domain row (an id), not its content.';
-    end if;
+    perform turing._refuse_bad_subject_ids(p_actor, array[p_subject_id]);
     if p_input is not null and jsonb_typeof(p_input) <> 'object' then
         raise exception 'ticket input must be a JSON object, got %', jsonb_typeof(p_input)
             using errcode = 'TR012';

@@ -16,6 +16,7 @@ declare
     v_reaped integer;
     v_alerts integer;
     v_measured integer;
+    v_folded integer;
 begin
     select count(*)::integer into v_inbox from turing.drain_inbox(100);
     -- why: one maintainer at a time (the others skip, they do not wait), and not more often
@@ -38,17 +39,21 @@ begin
     ) then
         v_measured := turing.measure_run_times();
     end if;
+    -- why: here and not only in tick(), which may never be scheduled: the counter slots are
+    -- folded every few seconds, so readers of the counts sum a handful of rows. After reap,
+    -- whose changes it folds too; before the alerts, which read the counts.
+    v_folded := turing.compact_counts();
     select count(*)::integer into v_alerts from turing.evaluate_alerts();
     insert into turing.maintenance_log (operation, started_at, rows_affected, caller, detail)
     values (
         'maintain', v_started, v_reaped, p_caller,
         jsonb_build_object(
-            'inbox', v_inbox, 'reaped', v_reaped, 'alert_changes', v_alerts,
-            'run_times_measured', v_measured
+            'inbox', v_inbox, 'reaped', v_reaped, 'counts_folded', v_folded,
+            'alert_changes', v_alerts, 'run_times_measured', v_measured
         )
     );
     return jsonb_build_object(
-        'inbox', v_inbox, 'reaped', v_reaped, 'alert_changes', v_alerts,
+        'inbox', v_inbox, 'reaped', v_reaped, 'counts_folded', v_folded, 'alert_changes', v_alerts,
         'run_times_measured', v_measured
     );
 end;
@@ -56,8 +61,8 @@ $$;
 
 comment on function turing.maintain(text, interval) is
 'The upkeep runners do themselves (about once a second each), so nothing waits for cron: '
-'drain_inbox(100) every call (a pgmq message becomes a ticket within a second); reap() and '
-'evaluate_alerts() (alerts raised and cleared, with their events) at most once per '
-'p_min_interval across all callers, by one caller at a time, and measure_run_times() (what '
-'auto timeouts follow) at most once per settings.timeout_auto_interval. Returns what it did. '
-'tick() does the rest (discovery of every actor, metrics, roll-ups, retention).';
+'drain_inbox(100) every call (a pgmq message becomes a ticket within a second); reap(), '
+'compact_counts() and evaluate_alerts() (alerts raised and cleared, with their events) at most '
+'once per p_min_interval across all callers, by one caller at a time, and measure_run_times() '
+'(what auto timeouts follow) at most once per settings.timeout_auto_interval. Returns what it '
+'did. tick() does the rest (discovery of every actor, metrics, roll-ups, retention).';

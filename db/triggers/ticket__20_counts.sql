@@ -6,10 +6,20 @@ language plpgsql
 set search_path = ''
 as $$
 declare
-    -- why: each backend writes its own slot, so concurrent runners do not queue on one counter
-    -- row; readers sum the 16 slots.
-    v_slot smallint := (pg_catalog.pg_backend_pid() % 16)::smallint;
+    -- why: each transaction writes a slot no other open transaction holds (invariant 15): two
+    -- writers never touch the same counter row, so they can neither queue on one nor deadlock
+    -- over the order in which their statements change statuses. The slot is taken on the
+    -- transaction's first count change and then read back here, one setting lookup a statement.
+    -- The mark carries the transaction id, so a stray SET of the setting (a session's, a role's)
+    -- is never mistaken for a slot this transaction holds.
+    v_mark text := pg_catalog.current_setting('turing.counts_slot', true);
+    v_slot smallint;
 begin
+    if pg_catalog.split_part(v_mark, '/', 1) = pg_catalog.pg_current_xact_id()::text then
+        v_slot := pg_catalog.split_part(v_mark, '/', 2)::smallint;
+    else
+        v_slot := turing._counts_slot();
+    end if;
     if tg_op = 'INSERT' then
         insert into turing.ticket_counts as c (actor_id, status, slot, n)
         select r.actor_id, r.status, v_slot, count(*)
@@ -43,8 +53,10 @@ $$;
 
 comment on function turing._ticket_counts_apply() is
 'Statement trigger: folds the rows a statement inserted, deleted or re-statused in ticket_open '
-'or ticket_history into ticket_counts (one upsert per actor and status, in a fixed order so two '
-'writers cannot deadlock).';
+'or ticket_history into ticket_counts, one upsert per actor and status into the slot of this '
+'transaction (turing._counts_slot(): held by no other open transaction, so writers never wait '
+'on each other''s counter rows and cannot deadlock on them). compact_counts() folds the slots '
+'into one base row per actor and status.';
 
 drop trigger if exists ticket_open__20_counts_ins on turing.ticket_open;
 create trigger ticket_open__20_counts_ins

@@ -3,8 +3,11 @@ it back."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
+from collections import Counter
+from typing import TextIO
 
 import click
 
@@ -22,26 +25,58 @@ from turing_pg.exits import Exit
 
 @click.command("submit")
 @click.argument("actor_name", metavar="ACTOR")
-@click.argument("subject_id", metavar="SUBJECT")
-@click.option("--input", "input_json", default="{}", help="Ticket input as a JSON object.")
+@click.argument("subject_ids", metavar="[SUBJECT]...", nargs=-1)
+@click.option("--from-file", "from_file", type=click.File("r"), default=None,
+              help="Read subjects from this file, one per line (- for stdin); blank lines are "
+                   "skipped.")
+@click.option("--input", "input_json", default="{}",
+              help="Ticket input as a JSON object (the same for every subject).")
 @click.option("--priority", type=int, default=None, help="Higher is claimed first.")
 @common_options
 @handle_errors
-def submit(actor_name: str, subject_id: str, input_json: str, priority: int | None,
-           dsn: str | None, as_json: bool, verbose: int) -> None:
-    """Ask ACTOR to work on SUBJECT now (a new chain).
+def submit(actor_name: str, subject_ids: tuple[str, ...], from_file: TextIO | None,
+           input_json: str, priority: int | None, dsn: str | None, as_json: bool,
+           verbose: int) -> None:
+    """Ask ACTOR to work on SUBJECT now (a new chain), or on many subjects at once.
+
+    One subject is refused if ACTOR already has an open ticket for it. Several (arguments or
+    --from-file) go in one set-based call, turing.submit_many: subjects that already have an
+    open ticket, or repeat an earlier one, are skipped and counted; a subject id the database
+    refuses (over 1024 bytes) refuses them all, and nothing is submitted.
 
     \b
     Example:
       turing submit scorer 42 --input '{"title": "Nurse"}'
+      turing submit scorer 42 43 44
+      psql -Atc 'select id from jobs' | turing submit scorer --from-file -
     """
     try:
         data = json.loads(input_json)
     except json.JSONDecodeError as exc:
         raise InvalidArgument(f"--input is not JSON: {exc}", "pass a JSON object") from exc
+    subjects = list(subject_ids)
+    if from_file is not None:
+        subjects += [line.rstrip("\r\n") for line in from_file if line.strip()]
+    if not subjects:
+        raise InvalidArgument("no subject to submit",
+                              "name one or more subjects, or pass --from-file FILE (- for stdin)")
+    if len(subjects) == 1 and from_file is None:
+        with client(dsn) as t:
+            ticket = t.submit(actor_name, subjects[0], data, priority)
+        print_data({"ticket_id": ticket}, as_json, lambda d: f"ticket {d['ticket_id']} pending")
+        return
     with client(dsn) as t:
-        ticket = t.submit(actor_name, subject_id, data, priority)
-    print_data({"ticket_id": ticket}, as_json, lambda d: f"ticket {d['ticket_id']} pending")
+        results = t.submit_many(actor_name, subjects, [data] * len(subjects), priority)
+    skipped = Counter(r.skipped for r in results if r.skipped)
+    summary = {
+        "created": sum(1 for r in results if r.skipped is None),
+        "open_ticket": skipped["open_ticket"], "repeated": skipped["repeated"],
+    }
+    print_data(
+        {**summary, "tickets": [dataclasses.asdict(r) for r in results]}, as_json,
+        lambda d: f"{d['created']} tickets pending; skipped {d['open_ticket']} with an open "
+                  f"ticket, {d['repeated']} repeated",
+    )
 
 
 @click.command("rerun")
