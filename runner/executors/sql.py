@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from turing_pg import logs
 from turing_pg.db import DatabaseUnavailable, Outcome
 from turing_pg.execution import DATABASE, Attempt, Result
 from turing_pg.executors.context import Context
@@ -49,6 +50,8 @@ class SqlExecutor:
                 if attempt.cancel.is_set() or time.monotonic() + delay >= give_up:
                     # why: returned with its token (fenced: refused if the call committed).
                     return Result.fault(f"actor {t.actor.name}: {exc}", backend=DATABASE)
+                logs.event("sql_retry", ticket=t.ticket_id, actor=t.actor.name,
+                           reason=str(exc), retry_in_s=delay, level=logs.WARNING)
                 attempt.cancel.wait(delay)
                 delay, retried = min(delay * 2, RETRY_MAX_S), True
         if retried and not accepted:
