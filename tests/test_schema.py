@@ -379,9 +379,9 @@ def test_slow_work_query_is_cut_by_the_statement_timeout_and_claims_go_on(dsn, t
     assert error[0].startswith("work_query cancelled") and error[1] is True
 
 
-def test_an_actor_with_history_cannot_be_deleted(turing, conn):
-    """The history names its actor for good: with no foreign key on ticket_history (it cost a
-    lookup per completion), a trigger refuses the delete instead."""
+def test_an_actor_with_tickets_cannot_be_deleted(turing, conn):
+    """Every ticket names its actor for good: with no foreign keys on the ticket tables (they
+    cost a lookup per ticket created and finished), a trigger refuses the delete instead."""
     turing.register_actor(dict(name="kept", kind="script", script="cat"))
     turing.register_actor(dict(name="fresh", kind="script", script="cat"))
     turing.submit("kept", "1")
@@ -389,7 +389,14 @@ def test_an_actor_with_history_cannot_be_deleted(turing, conn):
     assert turing.complete_ticket(t.ticket_id, t.lease_token, {})
     with pytest.raises(psycopg.Error, match="has finished tickets and cannot be deleted"):
         conn.execute("delete from turing.actors where name = 'kept'")
+    turing.register_actor(dict(name="queued", kind="script", script="cat"))
+    turing.submit_many("queued", ["a", "b"])
+    with pytest.raises(psycopg.Error, match="has open tickets and cannot be deleted"):
+        conn.execute("delete from turing.actors where name = 'queued'")
+    turing.cancel_ticket(conn.execute("select min(ticket_id) from turing.ticket_open")
+                         .fetchone()[0])
     conn.execute("delete from turing.actor_discovery where actor_id = "
                  "(select actor_id from turing.actors where name = 'fresh')")
     conn.execute("delete from turing.actors where name = 'fresh'")
-    assert [r[0] for r in conn.execute("select name from turing.actors")] == ["kept"]
+    assert sorted(r[0] for r in conn.execute("select name from turing.actors")) == \
+        ["kept", "queued"]

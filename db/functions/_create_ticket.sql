@@ -20,7 +20,10 @@ declare
     v_depth integer := 0;
     v_existing bigint;
 begin
-    select * into v_actor from turing.actors as a where a.name = p_actor;
+    select * into v_actor from turing.actors as a where a.name = p_actor
+    -- why: what the dropped foreign key did (migration 0010), once per call instead of per row:
+    -- the actor cannot be deleted until the tickets made here are committed.
+    for key share;
     if v_actor.actor_id is null then
         raise exception 'unknown actor "%"', p_actor
             using errcode = 'TR002',

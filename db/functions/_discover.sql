@@ -19,7 +19,10 @@ declare
     v_done integer;
     v_started timestamptz := clock_timestamp();
 begin
-    select * into v_actor from turing.actors as a where a.actor_id = p_actor_id;
+    select * into v_actor from turing.actors as a where a.actor_id = p_actor_id
+    -- why: what the dropped foreign key did (migration 0010), once per call instead of per row:
+    -- the actor cannot be deleted until the tickets made here are committed.
+    for key share;
     if v_actor.work_query is null or not v_actor.enabled then
         return 0;
     end if;

@@ -22,7 +22,10 @@ declare
     v_bad_item bigint;
     v_bad_type text;
 begin
-    select * into v_actor from turing.actors as a where a.name = p_actor;
+    select * into v_actor from turing.actors as a where a.name = p_actor
+    -- why: what the dropped foreign key did (migration 0010), once per call instead of per row:
+    -- the actor cannot be deleted until the tickets made here are committed.
+    for key share;
     if v_actor.actor_id is null then
         raise exception 'unknown actor "%"', p_actor
             using errcode = 'TR002',
@@ -141,7 +144,7 @@ $$;
 
 comment on function turing.submit_many(text, text[], jsonb[], integer, timestamptz) is
 'submit() for many subjects of actor p_actor at once, set-based: one insert per table and one '
-'counts change for the whole call (100,000 subjects take about a second). p_inputs, when given, '
+'counts change for the whole call (docs/benchmarks.md measures 100,000). p_inputs, when given, '
 'has one JSON object (or NULL = {}) per subject; p_priority overrides the actor''s; p_run_after '
 'delays them all (as in submit). Each '
 'created ticket starts a new chain, and removes the dead letters of its actor and subject. '

@@ -1,13 +1,23 @@
--- actors__10_keep_history: an actor with finished tickets cannot be deleted, so the history
--- never names an actor that is gone (what ticket_history's foreign key did, minus its cost on
--- every completion; see migration 0009).
+-- actors__10_keep_history: an actor with tickets (open or finished) or chain steps cannot be
+-- deleted, so no ticket ever names an actor that is gone (what the foreign keys of
+-- ticket_history, ticket_open and chain_steps did, minus their cost on every ticket created
+-- and finished; see migrations 0009 and 0010).
 create or replace function turing._actors_keep_history()
 returns trigger
 language plpgsql
 set search_path = ''
 as $$
 begin
-    if exists (select from turing.ticket_history as h where h.actor_id = old.actor_id) then
+    -- why: the functions that create tickets hold the actor row FOR KEY SHARE until they
+    -- commit, so this delete (which locks the row FOR UPDATE first) waited for them, and these
+    -- checks, each with a fresh snapshot, see the tickets they made.
+    if exists (select from turing.ticket_open as o where o.actor_id = old.actor_id) then
+        raise exception 'actor "%" has open tickets and cannot be deleted', old.name
+            using errcode = 'TR008',
+            hint = 'Cancel them (turing cancel) or disable the actor (turing actor disable).';
+    end if;
+    if exists (select from turing.ticket_history as h where h.actor_id = old.actor_id)
+        or exists (select from turing.chain_steps as c where c.actor_id = old.actor_id) then
         raise exception 'actor "%" has finished tickets and cannot be deleted', old.name
             using errcode = 'TR008',
             hint = 'Disable it instead (turing actor disable); its history stays readable.';
@@ -17,8 +27,9 @@ end;
 $$;
 
 comment on function turing._actors_keep_history() is
-'Trigger: refuses to delete an actor that has rows in ticket_history (the audit log keeps '
-'naming its actor).';
+'Trigger: refuses to delete an actor that has open tickets, chain steps or rows in '
+'ticket_history (every ticket and the audit log keep naming their actor); it stands in for '
+'the foreign keys that migrations 0009 and 0010 dropped from the hot tables.';
 
 drop trigger if exists actors__10_keep_history on turing.actors;
 create trigger actors__10_keep_history
