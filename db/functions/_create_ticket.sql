@@ -20,15 +20,7 @@ declare
     v_depth integer := 0;
     v_existing bigint;
 begin
-    select * into v_actor from turing.actors as a where a.name = p_actor
-    -- why: what the dropped foreign key did (migration 0010), once per call instead of per row:
-    -- the actor cannot be deleted until the tickets made here are committed.
-    for key share;
-    if v_actor.actor_id is null then
-        raise exception 'unknown actor "%"', p_actor
-            using errcode = 'TR002',
-            hint = 'List actors with `turing actor list` or select name from turing.actors.';
-    end if;
+    v_actor := turing._actor_for_tickets(p_actor);
     perform turing._refuse_bad_subject_ids(p_actor, array[p_subject_id]);
     if p_input is not null and jsonb_typeof(p_input) <> 'object' then
         raise exception 'ticket input must be a JSON object, got %', jsonb_typeof(p_input)

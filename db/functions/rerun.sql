@@ -13,12 +13,7 @@ declare
     v_input jsonb;
     v_found boolean := false;
 begin
-    select * into v_actor from turing.actors as a where a.name = p_actor;
-    if v_actor.actor_id is null then
-        raise exception 'unknown actor "%"', p_actor
-            using errcode = 'TR002',
-            hint = 'List actors with `turing actor list` or select name from turing.actors.';
-    end if;
+    v_actor := turing._actor_for_tickets(p_actor);
     if v_actor.work_query is null then
         raise exception 'actor "%" has no work_query, so there is nothing to run again from',
             p_actor

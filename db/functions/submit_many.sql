@@ -22,15 +22,7 @@ declare
     v_bad_item bigint;
     v_bad_type text;
 begin
-    select * into v_actor from turing.actors as a where a.name = p_actor
-    -- why: what the dropped foreign key did (migration 0010), once per call instead of per row:
-    -- the actor cannot be deleted until the tickets made here are committed.
-    for key share;
-    if v_actor.actor_id is null then
-        raise exception 'unknown actor "%"', p_actor
-            using errcode = 'TR002',
-            hint = 'List actors with `turing actor list` or select name from turing.actors.';
-    end if;
+    v_actor := turing._actor_for_tickets(p_actor);
     if p_subject_ids is null then
         raise exception 'submit_many for actor "%" needs an array of subject ids, got NULL', p_actor
             using errcode = 'TR012';
