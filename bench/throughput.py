@@ -54,14 +54,15 @@ def turing_worker(index: int, barrier: Barrier, *, dsn: str, model: str, worker:
             # why: the runner's call: the actor's definition comes once, then the revision it
             # holds is passed back (runner/db.py caches it the same way).
             rows = conn.execute(
-                "select * from turing.claim_batch(%s, %s, %s, %s, %s)",
+                "select ticket_id, lease_token, actor_revision "
+                "from turing.claim_batch(%s, %s, %s, %s::bigint[], %s)",
                 (model, name, batch, known, batch),
             ).fetchall()
             if not rows:
                 break
             ids = [r[0] for r in rows]
             tokens = [r[1] for r in rows]
-            known = sorted({*known, *(r[8] for r in rows)})
+            known = sorted({*known, *(r[2] for r in rows)})
             accepted = conn.execute(
                 "select count(*) filter (where accepted) "
                 "from turing.complete_batch(%s, %s, %s::jsonb[])",
