@@ -557,14 +557,17 @@ class Turing:
         about once a minute)."""
         return int(self._value("select turing.measure_run_times()"))
 
-    def return_tickets(self, worker: str, tickets: Sequence[tuple[int, UUID]],
-                       reason: str) -> int:
-        """Give claimed tickets back without charging an attempt (a fault, a skip)."""
-        return int(self._value(
-            "select turing.return_tickets(p_worker => %(w)s, p_ticket_ids => %(i)s, "
-            "p_lease_tokens => %(t)s, p_reason => %(r)s)",
+    def return_tickets(self, worker: str, tickets: Sequence[tuple[int, UUID]], reason: str,
+                       *, fault: bool = False) -> list[Outcome]:
+        """Give claimed tickets back without charging an attempt (a fault, a skip). A fault is
+        counted on the ticket, and the one that reaches settings.fault_charge_after is charged
+        (the outcome says failed or dead). Only tickets still held come back."""
+        rows = self._rows(
+            "select * from turing.return_tickets(p_worker => %(w)s, p_ticket_ids => %(i)s, "
+            "p_lease_tokens => %(t)s, p_reason => %(r)s, p_fault => %(f)s)",
             {"w": worker, "i": [t[0] for t in tickets], "t": [t[1] for t in tickets],
-             "r": reason}))
+             "r": reason, "f": fault})
+        return [Outcome(r["ticket_id"], True, r["status"]) for r in rows]
 
     def report_backend(self, worker: str, backend: str, model: str, up: bool,
                        error: str | None = None, setting: str | None = None) -> None:

@@ -640,11 +640,13 @@ class Runner:
         else:
             outcomes = []
             for f in group:
-                # why: one call per reason is rare enough (faults come in bursts of one kind)
-                t = f.attempt.ticket
-                n = self.turing.return_tickets(self.cfg.worker, [(t.ticket_id, t.lease_token)],
-                                               f.result.error or "given back")
-                outcomes.append(Outcome(t.ticket_id, n > 0, "pending"))
+                # why: one call per reason is rare enough (faults come in bursts of one kind).
+                # A fault naming a setting is not counted on the ticket: every call fails alike,
+                # whatever the input.
+                t, r = f.attempt.ticket, f.result
+                outcomes += self.turing.return_tickets(
+                    self.cfg.worker, [(t.ticket_id, t.lease_token)], r.error or "given back",
+                    fault=r.kind == "fault" and r.setting is None)
         self._log_outcomes(group, outcomes)
 
     def _log_outcomes(self, done: list[Finished], outcomes: list[Outcome]) -> None:

@@ -94,6 +94,27 @@ def test_a_crashed_model_runner_is_a_fault_not_the_tickets_failure(
     assert sum(r["fired"] for r in fake.faults()) == 3
 
 
+def test_a_ticket_that_crashes_the_model_runner_every_time_cannot_loop(
+        turing: Turing, conn: psycopg.Connection, fake_ollama: Any, start_runner: Any) -> None:
+    """A crash is a fault (uncharged), but one ticket that crashes the model runner on every
+    call is charged after settings.fault_charge_after faults, retried, then dead; the others
+    of its model flow meanwhile, and the breaker closes again."""
+    fake = fake_ollama(models=fake_models(), faults=[
+        FaultRule("crash_runner", prompt_regex="POISON", after_chunks=1)])
+    turing.register_actor(llm_actor("classify", QWEN, max_attempts=2))
+    turing.submit("classify", "poison", {"skill": "POISON", "count": 1})
+    for i in range(8):
+        turing.submit("classify", f"ok{i}", {"skill": f"skill {i}", "count": i})
+    start_runner("--model", QWEN, "--ollama-host", fake.base_url, "--concurrency", "2")
+    wait_for(lambda: open_count(conn, "classify") == 0, timeout=90, what="all nine settled")
+    rows = {r["subject_id"]: r for r in history(conn, "classify")}
+    assert all(rows[f"ok{i}"]["status"] == "completed" for i in range(8))
+    poison = [r for r in history(conn, "classify") if r["subject_id"] == "poison"]
+    assert [(r["status"], r["attempt"]) for r in poison] == [("failed", 1), ("dead", 2)]
+    assert "failed 3 times in a row on this ticket alone" in poison[-1]["error"]
+    assert "model runner stopped" in poison[-1]["error"]
+
+
 def test_a_poison_ticket_fails_alone_and_its_batch_mates_run(
         turing: Turing, conn: psycopg.Connection, fake_ollama: Any, start_runner: Any) -> None:
     fake = fake_ollama(models=fake_models())
