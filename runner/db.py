@@ -569,6 +569,13 @@ class Turing:
              "r": reason, "f": fault})
         return [Outcome(r["ticket_id"], True, r["status"]) for r in rows]
 
+    def release_unheld(self, worker: str, held: Sequence[int]) -> int:
+        """After a claim that broke off: give back this worker's running tickets it does not
+        hold (the lost claim's), nothing charged."""
+        return int(self._value(
+            "select turing.release_unheld(p_worker => %(w)s, p_held => %(h)s)",
+            {"w": worker, "h": list(held)}))
+
     def report_backend(self, worker: str, backend: str, model: str, up: bool,
                        error: str | None = None, setting: str | None = None) -> None:
         self._rows(

@@ -108,6 +108,7 @@ class Runner:
         self.db_backoff = DB_RETRY_FIRST_S
         self.next_db_try = 0.0
         self.force_stop = False
+        self.claim_broke = False  # a claim failed mid-call: release_unheld before the next
         self.dsn = _dsn_source(cfg)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -303,6 +304,8 @@ class Runner:
 
     def _claim(self) -> bool:
         assert self.turing is not None
+        if self.claim_broke and not self._release_unheld():
+            return False
         if self._claim_limit() == 0:
             return False
         try:
@@ -317,6 +320,9 @@ class Runner:
                 if not tickets and len(self.cfg.models) > 1 and not self.running:
                     tickets = self._choose()
         except DatabaseUnavailable as exc:
+            # why: the claim may have committed with its answer lost; what it claimed is
+            # given back once the database answers again (release_unheld), not left to reap.
+            self.claim_broke = True
             self._db_failed(exc)
             return False
         if not tickets:
@@ -332,6 +338,23 @@ class Runner:
         self.stats["claimed"] += len(tickets)
         logs.event("claim", model=self.current, batch=tickets[0].batch_id, n=len(tickets),
                    actors=sorted({t.actor.name for t in tickets}))
+        return True
+
+    def _release_unheld(self) -> bool:
+        """Give back what a claim that broke off may have claimed; False while the database
+        is still away."""
+        assert self.turing is not None
+        held = [a.ticket.ticket_id for a in self._held()] + \
+            [f.attempt.ticket.ticket_id for f in self.unreported]
+        try:
+            n = self.turing.release_unheld(self.cfg.worker, held)
+        except DatabaseUnavailable as exc:
+            self._db_failed(exc)
+            return False
+        self.claim_broke = False
+        if n:
+            logs.event("release", released=n, reason="claimed by a claim that broke off as it "
+                       "committed; never run here", charged="no attempt charged")
         return True
 
     def _claim_model(self, model: str) -> list[Any]:

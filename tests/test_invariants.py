@@ -416,6 +416,29 @@ def test_a_lost_claim_is_harmless(turing, conn, jobs):
                         ).fetchone() == ({"by": "survivor"}, 1)
 
 
+
+def test_a_claim_whose_answer_was_lost_is_given_back_uncharged(turing, conn, jobs):
+    """The claim committed but its answer never reached the runner (the connection broke):
+    the runner names what it holds, and release_unheld gives the rest of its running tickets
+    back as they were (attempt 1, started or not), leaving other runners' work alone."""
+    turing.register_actor(scorer(work_query=None))
+    for i in range(1, 6):
+        turing.submit("scorer", str(i))
+    held = turing.claim_batch("cpu", "runner-a", 1)  # the answer it did get
+    conn.execute("select * from turing.claim_batch('cpu', 'runner-a', 2, '{}', 1)")  # lost
+    other = turing.claim_batch("cpu", "runner-b", 1)
+    assert turing.release_unheld("runner-a", [t.ticket_id for t in held]) == 2
+    rows = dict(conn.execute("select status, count(*) from turing.ticket_open "
+                             "group by status").fetchall())
+    assert rows == {"pending": 3, "running": 2}
+    assert conn.execute("select count(*) from turing.ticket_open where attempt <> 1 "
+                        "or (status = 'pending' and started_at is not null)").fetchone()[0] == 0
+    assert turing.heartbeat("runner-a", [(held[0].ticket_id, held[0].lease_token)]) == \
+        {held[0].ticket_id: True}
+    assert turing.heartbeat("runner-b", [(other[0].ticket_id, other[0].lease_token)]) == \
+        {other[0].ticket_id: True}
+    assert conn.execute("select count(*) from turing.ticket_history").fetchone()[0] == 0
+
 def test_a_forged_token_cannot_complete_a_ticket(turing, conn, jobs):
     turing.register_actor(scorer())
     [t] = turing.claim_batch("cpu", "w", 1)
