@@ -19,6 +19,7 @@ declare
     v_lost text [];
     v_lost_after interval := turing._setting('runner_lost_after', '30 seconds')::interval;
     v_keep interval := turing._setting('runner_retention', '1 hour')::interval;
+    v_server_start timestamptz := pg_catalog.pg_postmaster_start_time();
 begin
     -- why: one guarded statement picks the expired leases; SKIP LOCKED leaves alone a ticket
     -- whose completion is committing right now (that completion wins), and lets two reapers
@@ -49,6 +50,13 @@ begin
     from (
         select x.ticket_id from turing.ticket_open as x
         where x.status = 'running' and x.lease_expires_at < v_started
+            -- why: a lease that ran out while the server itself was down (it expired before
+            -- this server started) is no sign that its runner died: its holder gets
+            -- runner_lost_after from the start to reconnect and heartbeat it again. Without
+            -- this, the first reap after a restart would charge every attempt in flight.
+            and not (
+                x.lease_expires_at < v_server_start and v_started < v_server_start + v_lost_after
+            )
         order by x.lease_expires_at
         limit 10000
         for update skip locked
@@ -115,6 +123,8 @@ comment on function turing.reap(text) is
 '(attempt + 1, after backoff) or dead when attempts are exhausted; one claimed ahead and never '
 'started goes back to pending with nothing charged. A late result of a reaped attempt is then '
 'refused by complete_ticket. Marks runners silent past settings.runner_lost_after lost '
-'(runner.lost event) and deletes stopped and lost runners older than runner_retention. Logs '
+'(runner.lost event) and deletes stopped and lost runners older than runner_retention. A lease '
+'that expired while the server was down is left to its holder for runner_lost_after after the '
+'server started (it could not heartbeat; a restart must not charge the attempts in flight). Logs '
 'every run in maintenance_log, also when nothing was found. Returns the number of tickets '
 'taken back (at most 10000 per call).';

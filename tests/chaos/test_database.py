@@ -191,3 +191,29 @@ def test_backends_killed_over_and_over_charge_no_attempt_and_lose_nothing(
     assert dict(calls) == {f"d{i}": 1 for i in range(n)}, "each sql function's effect once"
     assert runner.events("db_unavailable") or runner.events("sql_retry") \
         or runner.events("report_error"), "the killed sessions were noticed"
+
+
+def test_a_restart_longer_than_the_lease_charges_nothing(
+        own_server: EmbeddedServer, fake_ollama: Any, start_runner: Any) -> None:
+    """The database is down for longer than the lease: every lease in flight ran out while it
+    was down. The first reap after the new start leaves them to their holder, which
+    heartbeats and reports them with their tokens: nothing is charged."""
+    server = own_server
+    env = {"TURING_HOME": str(server.home), "TURING_DSN": ""}
+    dsn = server.running().dsn()
+    fake = fake_ollama(models=slow_models(2.0), time_scale=1.0, num_parallel=2)
+    with Turing(dsn) as t, psycopg.connect(dsn, autocommit=True) as c:
+        c.execute(EFFECTS_DDL)
+        t.register_actor(llm_actor("classify", QWEN, on_complete="public.record_effect",
+                                   timeout="120 seconds", lease="2 seconds"))
+        submit_many(t, "classify", 6)
+    runner = start_runner("--model", QWEN, "--concurrency", "2", "--batch", "2",
+                          "--ollama-host", fake.base_url, env=env)
+    runner.wait_event("start", count=2)
+    assert turing_cli("db", "stop", env=env).stdout.strip() == "stopped"
+    runner.wait_event("db_unavailable", timeout=20)
+    time.sleep(5)  # more than twice the lease
+    turing_cli("db", "dsn", env=env)
+    with psycopg.connect(server.running().dsn(), autocommit=True) as conn:
+        wait_for(lambda: completed(conn, "classify") == 6, timeout=60, what="all 6 completed")
+        assert_healed(conn, runner, {"classify": 6})
