@@ -23,6 +23,9 @@ class RunnerConfig:
     # where dsn came from: "given" (--dsn / TURING_DSN, used as is) or "embedded" (the embedded
     # server's, looked up again on every reconnect, since a new start may move it)
     dsn_from: str = "given"
+    # where the wake-up listener LISTENs: "" = dsn; "poll" = nowhere (poll only); a DSN = a
+    # direct connection when dsn goes through a transaction pooler (PgBouncer)
+    listen_dsn: str = ""
     ollama_host: str = "http://127.0.0.1:11434"
     concurrency: int = 4
     batch: int = 0  # 0 = concurrency
@@ -56,6 +59,8 @@ class RunnerConfig:
         """The effective configuration for the start log line, with secrets masked."""
         out = asdict(self)
         out["dsn"] = mask_dsn(self.dsn)
+        if self.listen_dsn not in ("", "poll"):
+            out["listen_dsn"] = mask_dsn(self.listen_dsn)
         out["ollama_host"] = mask_url(self.ollama_host)
         return out
 

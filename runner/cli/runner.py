@@ -52,6 +52,10 @@ def _split_models(model: tuple[str, ...], models: str | None) -> list[str]:
                    "[env TURING_BATCH]")
 @click.option("--dsn", envvar="TURING_DSN", default=None,
               help="PostgreSQL DSN (default: the embedded server). [env TURING_DSN]")
+@click.option("--listen-dsn", envvar="TURING_LISTEN_DSN", default="", metavar="DSN|poll",
+              help="Where to LISTEN for new work: a direct connection when --dsn goes through "
+                   "PgBouncer in transaction mode (default: --dsn, checked, polling when no "
+                   "notification arrives), or `poll` for none. [env TURING_LISTEN_DSN]")
 @click.option("--ollama-host", envvar=["TURING_OLLAMA_HOST", "OLLAMA_HOST"],
               default="http://127.0.0.1:11434", show_default=True,
               help="Ollama server for llm actors. [env TURING_OLLAMA_HOST, OLLAMA_HOST]")
@@ -95,7 +99,7 @@ def _split_models(model: tuple[str, ...], models: str | None) -> list[str]:
     others=None,
 )
 def main(model: tuple[str, ...], models: str | None, concurrency: int, batch: int,
-         dsn: str | None, ollama_host: str, worker: str, poll_interval: float,
+         dsn: str | None, listen_dsn: str, ollama_host: str, worker: str, poll_interval: float,
          reap_interval: float, grace: float, keep_alive: int | str, num_ctx: int, num_predict: int,
          exit_when_idle: float, discover_timeout: float, log_format: str, verbose: int) -> None:
     """Claim and run the tickets of every enabled actor of MODEL until stopped.
@@ -126,7 +130,8 @@ def main(model: tuple[str, ...], models: str | None, concurrency: int, batch: in
         from turing_pg.loop import Runner
 
         cfg = RunnerConfig(
-            models=names, dsn=dsn, dsn_from=dsn_from, ollama_host=ollama_host,
+            models=names, dsn=dsn, dsn_from=dsn_from, listen_dsn=listen_dsn,
+            ollama_host=ollama_host,
             concurrency=concurrency,
             batch=batch, worker=worker, poll_interval=poll_interval,
             reap_interval=reap_interval, grace=grace, keep_alive=keep_alive, num_ctx=num_ctx,
