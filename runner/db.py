@@ -207,6 +207,8 @@ class ActorRuntime:
     # timeout comes with its start (ClaimedTicket.timeout_s, start_tickets), never from here.
     timeout_s: float | None
     lease_s: float
+    system_prompt: str | None = None
+    think: str = "false"  # false, true, or a level: low, medium, high
 
 
 @dataclass(frozen=True)
