@@ -203,7 +203,10 @@ class Runner:
             self.cfg.worker, self.cfg.models, hostname=socket.gethostname(), pid=os.getpid(),
             concurrency=self.cfg.concurrency,
             info={"version": __version__, "batch": self.cfg.batch,
-                  "ollama_host": self.cfg.ollama_host},
+                  "backend": self.cfg.backend,
+                  "model_server": mask_url(self.cfg.openai_base_url
+                                           if self.cfg.backend == "openai"
+                                           else self.cfg.ollama_host)},
         )
 
     # -- the loop --------------------------------------------------------------------------
@@ -682,7 +685,10 @@ class Runner:
                            level=logs.WARNING if f.result.kind == "fault" else logs.INFO)
             elif o.status == "completed":
                 self.stats["completed"] += 1
-                logs.event("finish", **common)
+                tokens = {k: v for k, v in (("prompt_tokens", f.result.prompt_tokens),
+                                            ("output_tokens", f.result.output_tokens))
+                          if v is not None}
+                logs.event("finish", **common, **tokens)
             else:
                 self.stats["failed"] += 1
                 logs.event("fail", **common, kind=f.result.kind, status=o.status,
