@@ -23,7 +23,15 @@ class RunnerConfig:
     # where dsn came from: "given" (--dsn / TURING_DSN, used as is) or "embedded" (the embedded
     # server's, looked up again on every reconnect, since a new start may move it)
     dsn_from: str = "given"
+    # where the wake-up listener LISTENs: "" = dsn; "poll" = nowhere (poll only); a DSN = a
+    # direct connection when dsn goes through a transaction pooler (PgBouncer)
+    listen_dsn: str = ""
     ollama_host: str = "http://127.0.0.1:11434"
+    # the model server's protocol (runner/backends/): "ollama", or "openai" for an
+    # OpenAI-compatible server (vLLM, llama.cpp's server, LM Studio) at openai_base_url
+    backend: str = "ollama"
+    openai_base_url: str = "http://127.0.0.1:8000/v1"
+    openai_api_key: str = ""
     concurrency: int = 4
     batch: int = 0  # 0 = concurrency
     worker: str = ""
@@ -56,7 +64,11 @@ class RunnerConfig:
         """The effective configuration for the start log line, with secrets masked."""
         out = asdict(self)
         out["dsn"] = mask_dsn(self.dsn)
+        if self.listen_dsn not in ("", "poll"):
+            out["listen_dsn"] = mask_dsn(self.listen_dsn)
         out["ollama_host"] = mask_url(self.ollama_host)
+        out["openai_base_url"] = mask_url(self.openai_base_url)
+        out["openai_api_key"] = "***" if self.openai_api_key else ""
         return out
 
 

@@ -158,6 +158,13 @@ def map_error(exc: psycopg.Error, *, connection_lost: bool = False) -> Exception
     if state.startswith("08") or state in _SESSION_ENDED or (
             isinstance(exc, psycopg.OperationalError) and (not state or connection_lost)):
         text = str(exc).strip()
+        if "unsupported startup parameter" in text:
+            # why: a pooler refusing a parameter of the DSN answers, so "cannot reach" would
+            # send the operator looking for a network problem.
+            return DatabaseUnavailable(
+                f"the connection pooler refused the connection: {text}",
+                "remove that parameter from the DSN (Turing sets its limits per transaction), "
+                "or list it in PgBouncer's ignore_startup_parameters")
         return DatabaseUnavailable(
             f"lost the database connection: {text} (SQLSTATE {state})" if state
             else f"cannot reach the database: {text}",
@@ -200,6 +207,8 @@ class ActorRuntime:
     # timeout comes with its start (ClaimedTicket.timeout_s, start_tickets), never from here.
     timeout_s: float | None
     lease_s: float
+    system_prompt: str | None = None
+    think: str = "false"  # false, true, or a level: low, medium, high
 
 
 @dataclass(frozen=True)
@@ -284,13 +293,25 @@ CONNECT_TIMEOUT_S = 5
 
 
 def connect_kwargs() -> dict[str, Any]:
-    """Session settings for every Turing connection."""
-    timeout_ms = int(float(os.environ.get("TURING_STATEMENT_TIMEOUT", "30")) * 1000)
-    # why: no call may hang forever; discover catches a cancelled work_query and backs off.
-    return {
-        "autocommit": True,
-        "options": f"-c statement_timeout={timeout_ms} -c application_name=turing",
-    }
+    """Connection settings for every Turing connection: none of them session state, so the
+    same connections work direct and through a transaction pooler (PgBouncer, a managed
+    database's pooler).
+
+    * no `options` startup parameter: PgBouncer refuses it ("unsupported startup parameter:
+      options"), or drops it silently when told to ignore it, and then a limit set there would
+      not hold; limits are set per transaction instead (statement_timeout_ms, _checkout);
+    * no prepared statements (`prepare_threshold=None`): psycopg prepares a query it runs
+      often on the server connection it ran on, and through a transaction pooler the next call
+      lands on another one ("prepared statement _pg3_0 does not exist"). Debian's PgBouncer
+      (1.18) cannot track them (max_prepared_statements needs 1.21), and the calls are one-line
+      `select * from turing.f(...)` whose own plans PL/pgSQL caches anyway;
+    * `application_name` is a startup parameter PgBouncer passes on."""
+    return {"autocommit": True, "application_name": "turing", "prepare_threshold": None}
+
+
+def statement_timeout_ms() -> int:
+    """The limit on each call (TURING_STATEMENT_TIMEOUT, seconds; default 30)."""
+    return int(float(os.environ.get("TURING_STATEMENT_TIMEOUT", "30")) * 1000)
 
 
 class Turing:
@@ -301,6 +322,7 @@ class Turing:
                  wait_s: float = 30.0) -> None:
         self._dsn = dsn
         self.wait_s = wait_s
+        self._timeout = f"{statement_timeout_ms()}ms"
         self.actors: dict[int, ActorRuntime] = {}
         self.pool = ConnectionPool(
             # why: psycopg_pool calls a callable conninfo for every new connection, so a pool
@@ -351,7 +373,15 @@ class Turing:
         try:
             conn = self._checkout()
             try:
-                with conn:
+                # why: the call's limit is set in the call's own transaction, not in the session
+                # (a pooler shares server connections between clients): in pipeline mode the
+                # set_config and the call go in one message batch, which the server runs as one
+                # implicit transaction, so the limit costs no round trip and ends with the call
+                # (no idle-in-transaction gap either: nothing waits between the two).
+                with conn, conn.pipeline():
+                    conn.execute(
+                        "select pg_catalog.set_config('statement_timeout', %(t)s, true)",
+                        {"t": self._timeout})
                     yield conn
             except psycopg.Error:
                 lost = conn.broken
@@ -387,7 +417,9 @@ class Turing:
         with self._connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
             cur.execute(query, params)
-            return list(cur.fetchall()) if cur.description else []
+            # why: every call is a select; in pipeline mode the result (and its description)
+            # arrives only with the fetch.
+            return list(cur.fetchall())
 
     def _value(self, query: str, params: dict[str, Any] | Sequence[Any] | None = None) -> Any:
         rows = self._rows(query, params)
@@ -520,12 +552,18 @@ class Turing:
         is this call's own statement timeout (a runner's discovery budget per actor)."""
         if timeout_s is None:
             return int(self._value("select turing.top_up(p_actor => %(a)s)", {"a": actor}))
-        with self._connection() as conn, conn.transaction():
-            # why: local to this transaction, so the pooled connection keeps its own limit.
+        with self._connection() as conn:
+            # why: local to the call's transaction (it follows the default one _connection
+            # set), so the pooled connection keeps no limit of its own.
             conn.execute("select pg_catalog.set_config('statement_timeout', %(t)s, true)",
                          {"t": f"{int(timeout_s * 1000)}ms"})
             row = conn.execute("select turing.top_up(p_actor => %(a)s)", {"a": actor}).fetchone()
             return int(row[0]) if row else 0
+
+    def notify_work(self, payload: str) -> None:
+        """NOTIFY turing_work with `payload`: what the runner's listener sends itself to check
+        that notifications reach it."""
+        self._rows("select pg_catalog.pg_notify('turing_work', %(p)s)", {"p": payload})
 
     def maintain(self, caller: str, min_interval_s: float = 5.0) -> dict[str, Any]:
         """The inbox, and (at most every min_interval_s across runners) reap and alerts."""

@@ -47,6 +47,9 @@ class Result:
     # why: the call's own measure of a model load (Ollama's load_duration), whatever the
     # outcome: auto timeouts add the measured load time for attempts started cold.
     load_s: float | None = None
+    # the model server's token counts for the call (the prompt's, the answer's), when known
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
 
     @classmethod
     def ok(cls, output: Any) -> Result:

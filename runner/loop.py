@@ -28,7 +28,7 @@ from turing_pg.config import RunnerConfig, mask_dsn, mask_url
 from turing_pg.db import DatabaseUnavailable, DsnSource, Outcome, Turing, TuringError, UnknownModel
 from turing_pg.discovery import Discoverer
 from turing_pg.execution import DATABASE, Attempt, Executor, Result
-from turing_pg.wakeup import Listener
+from turing_pg.wakeup import POLL, Listener, polling
 
 IDLE_HEARTBEAT_S = 5.0
 # why: a warm call's load_duration is a few milliseconds of bookkeeping; only a real load is
@@ -135,15 +135,28 @@ class Runner:
             interval_s=self.cfg.poll_interval, reap_interval_s=self.cfg.reap_interval,
             timeout_s=self.cfg.discover_timeout, wake_runner=self.wake, stopping=self.stopping)
         self.discoverer.start()
-        listener = Listener(self.dsn, self.cfg.models, self.wake, self.stopping)
-        listener.start()
+        listener = self._listener()
         self._loop()
         self._shutdown()
         logs.event("stopped", worker=self.cfg.worker, **dict(self.stats),
-                   switches=self.switches, listener_reconnects=listener.reconnects)
+                   switches=self.switches,
+                   listener_reconnects=listener.reconnects if listener else 0)
         assert self.turing is not None
         self.turing.close()
         return 0
+
+    def _listener(self) -> Listener | None:
+        """LISTEN where --listen-dsn says (default: the database connection itself), or poll
+        only (`--listen-dsn poll`), saying so."""
+        if self.cfg.listen_dsn == POLL:
+            polling("--listen-dsn poll", self.cfg.poll_interval)
+            return None
+        assert self.turing is not None
+        listener = Listener(self.cfg.listen_dsn or self.dsn, self.cfg.models, self.wake,
+                            self.stopping, announce=self.turing.notify_work,
+                            poll_interval=self.cfg.poll_interval)
+        listener.start()
+        return listener
 
     def _connect(self) -> bool:
         """Register, reap, and log the state found; wait for the database if it is down."""
@@ -191,7 +204,10 @@ class Runner:
             self.cfg.worker, self.cfg.models, hostname=socket.gethostname(), pid=os.getpid(),
             concurrency=self.cfg.concurrency,
             info={"version": __version__, "batch": self.cfg.batch,
-                  "ollama_host": self.cfg.ollama_host},
+                  "backend": self.cfg.backend,
+                  "model_server": mask_url(self.cfg.openai_base_url
+                                           if self.cfg.backend == "openai"
+                                           else self.cfg.ollama_host)},
         )
 
     # -- the loop --------------------------------------------------------------------------
@@ -694,7 +710,10 @@ class Runner:
                            level=logs.WARNING if f.result.kind == "fault" else logs.INFO)
             elif o.status == "completed":
                 self.stats["completed"] += 1
-                logs.event("finish", **common)
+                tokens = {k: v for k, v in (("prompt_tokens", f.result.prompt_tokens),
+                                            ("output_tokens", f.result.output_tokens))
+                          if v is not None}
+                logs.event("finish", **common, **tokens)
             else:
                 self.stats["failed"] += 1
                 logs.event("fail", **common, kind=f.result.kind, status=o.status,

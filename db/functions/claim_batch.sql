@@ -135,7 +135,8 @@ begin
                         'name', a.name, 'kind', a.kind, 'model', a.model,
                         'prompt_template', a.prompt_template, 'output_schema', a.output_schema,
                         'script', a.script, 'sql_function', a.sql_function,
-                        'options', a.options,
+                        'options', a.options, 'system_prompt', a.system_prompt,
+                        'think', a.think,
                         -- why: null for an auto timeout: each ticket's comes with its start.
                         'timeout_s', case
                             when not t.auto then extract(epoch from t.warm_timeout)
@@ -184,7 +185,8 @@ comment on function turing.claim_batch(text, text, integer, bigint[], integer, b
 'started). It does not discover: top_up() (a runner''s discovery thread, tick) keeps the '
 'buffers filled, so a slow work_query never delays a claim. Each row carries its '
 'actor_revision; actor (the definition the runner needs: name, kind, model, prompt_template, '
-'output_schema, script, sql_function, options, timeout_s (null when auto), lease_s) is set on '
+'output_schema, script, sql_function, options, system_prompt, think, timeout_s (null when '
+'auto), lease_s) is set on '
 'one row per revision that is not in p_known_revisions and null otherwise, so a runner decodes '
 'each definition once and caches it. Raises TR003 for a model no actor uses. The calling '
 'transaction commits with synchronous_commit = off: a claim lost in a server crash is harmless '

@@ -87,6 +87,7 @@ begin
                     when 'integer' then 'a whole number'
                     when 'interval' then 'a duration'
                     when 'turing.actor_timeout' then 'a duration or auto'
+                    when 'turing.actor_think' then 'false, true, low, medium or high'
                     when 'boolean' then 'true or false'
                     when 'text' then 'a string'
                     when 'text[]' then 'a list of strings'

@@ -52,9 +52,26 @@ def _split_models(model: tuple[str, ...], models: str | None) -> list[str]:
                    "[env TURING_BATCH]")
 @click.option("--dsn", envvar="TURING_DSN", default=None,
               help="PostgreSQL DSN (default: the embedded server). [env TURING_DSN]")
+@click.option("--listen-dsn", envvar="TURING_LISTEN_DSN", default="", metavar="DSN|poll",
+              help="Where to LISTEN for new work: a direct connection when --dsn goes through "
+                   "PgBouncer in transaction mode (default: --dsn, checked, polling when no "
+                   "notification arrives), or `poll` for none. [env TURING_LISTEN_DSN]")
 @click.option("--ollama-host", envvar=["TURING_OLLAMA_HOST", "OLLAMA_HOST"],
               default="http://127.0.0.1:11434", show_default=True,
               help="Ollama server for llm actors. [env TURING_OLLAMA_HOST, OLLAMA_HOST]")
+@click.option("--backend", type=click.Choice(["ollama", "openai"]), default="ollama",
+              show_default=True,
+              help="The model server's API for llm actors: Ollama's (--ollama-host), or an "
+                   "OpenAI-compatible one: vLLM, llama.cpp's server, LM Studio "
+                   "(--openai-base-url). [env TURING_BACKEND]")
+@click.option("--openai-base-url", default="http://127.0.0.1:8000/v1", show_default=True,
+              metavar="URL",
+              help="With --backend openai: the server's base URL, up to /v1. "
+                   "[env TURING_OPENAI_BASE_URL]")
+@click.option("--openai-api-key", envvar=["TURING_OPENAI_API_KEY", "OPENAI_API_KEY"],
+              default="", show_default=False, metavar="KEY",
+              help="With --backend openai: the key the server wants, if any (never logged). "
+                   "[env TURING_OPENAI_API_KEY, OPENAI_API_KEY]")
 @click.option("--worker", default="", help="Runner name (default: host:pid:model). "
                                            "[env TURING_WORKER]")
 @click.option("--poll-interval", type=float, default=2.0, show_default=True,
@@ -95,7 +112,8 @@ def _split_models(model: tuple[str, ...], models: str | None) -> list[str]:
     others=None,
 )
 def main(model: tuple[str, ...], models: str | None, concurrency: int, batch: int,
-         dsn: str | None, ollama_host: str, worker: str, poll_interval: float,
+         dsn: str | None, listen_dsn: str, ollama_host: str, backend: str,
+         openai_base_url: str, openai_api_key: str, worker: str, poll_interval: float,
          reap_interval: float, grace: float, keep_alive: int | str, num_ctx: int, num_predict: int,
          exit_when_idle: float, discover_timeout: float, log_format: str, verbose: int) -> None:
     """Claim and run the tickets of every enabled actor of MODEL until stopped.
@@ -111,6 +129,8 @@ def main(model: tuple[str, ...], models: str | None, concurrency: int, batch: in
       turing-runner --model qwen2.5:7b --concurrency 4
       turing-runner --models qwen2.5:7b,llama3.1:8b      # two models sharing one GPU
       turing-runner --model cpu --concurrency 8           # script and SQL actors
+      turing-runner --model Qwen/Qwen2.5-7B-Instruct --backend openai \\
+          --openai-base-url http://gpu1:8000/v1           # a vLLM server
       TURING_MODEL=qwen2.5:7b TURING_DSN=postgresql:///app turing-runner
     """
     logs.setup(log_format, logging.DEBUG if verbose else logging.INFO)
@@ -126,7 +146,9 @@ def main(model: tuple[str, ...], models: str | None, concurrency: int, batch: in
         from turing_pg.loop import Runner
 
         cfg = RunnerConfig(
-            models=names, dsn=dsn, dsn_from=dsn_from, ollama_host=ollama_host,
+            models=names, dsn=dsn, dsn_from=dsn_from, listen_dsn=listen_dsn,
+            ollama_host=ollama_host, backend=backend, openai_base_url=openai_base_url,
+            openai_api_key=openai_api_key,
             concurrency=concurrency,
             batch=batch, worker=worker, poll_interval=poll_interval,
             reap_interval=reap_interval, grace=grace, keep_alive=keep_alive, num_ctx=num_ctx,

@@ -4,6 +4,8 @@ It speaks the Ollama HTTP API well enough for the official ``ollama`` Python cli
 the scheduler (loads, evictions, keep_alive, parallel slots, the 503 queue limit) in scaled
 wall-clock time, produces deterministic outputs that satisfy the request's JSON schema, injects
 faults on demand and counts GPU-busy / loading time. See docs in the reference, section 5.
+It also answers the OpenAI-compatible API (/v1/chat/completions, /v1/models: openai_api.py)
+with the same scheduling, outputs and faults.
 
     from turing_pg.fake_ollama import FakeOllama, FakeConfig, ModelSpec, FaultRule
 

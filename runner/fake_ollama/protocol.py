@@ -82,6 +82,10 @@ class GenContext:
     rules: list[FaultRule] = field(default_factory=list)
     id: int = 0
     t_loaded: float = 0.0
+    # which API the request came through: "ollama" (/api/…) or "openai" (/v1/…); it decides
+    # the shape of the reply and of its errors
+    api: str = "ollama"
+    include_usage: bool = False  # openai, streamed: stream_options.include_usage
 
 
 def now_utc() -> str:
@@ -260,8 +264,19 @@ def parse_generation(
     registry: dict[str, ModelSpec],
 ) -> GenContext:
     """Validate a chat/generate body in the order Ollama does; errors carry its exact texts."""
+    return parse_body(conn, json_body(req), endpoint, t_arrival, config, registry)
+
+
+def parse_body(
+    conn: Connection,
+    body: dict[str, Any],
+    endpoint: str,
+    t_arrival: float,
+    config: FakeConfig,
+    registry: dict[str, ModelSpec],
+) -> GenContext:
+    """parse_generation of a body already decoded (the OpenAI API translates into one)."""
     chat = endpoint == "chat"
-    body = json_body(req)
     try:
         keep_alive = parse_keep_alive(body.get("keep_alive"))
     except DurationError as exc:

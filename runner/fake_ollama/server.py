@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from . import outputs
+from . import openai_api, outputs
 from .config import (
     BUSY_MESSAGE,
     DEFAULT_LOAD_FAIL_MESSAGE,
@@ -38,6 +38,7 @@ from .protocol import (
     json_body,
     local_iso,
     now_utc,
+    parse_body,
     parse_generation,
     stage_of,
 )
@@ -321,11 +322,17 @@ class FakeOllama:
             if method != "POST":
                 return await self._text(conn, 405, "405 method not allowed", keep)
             return await self._watched(conn, self._generation(conn, req, path[5:])) and keep
+        if path == "/v1/chat/completions":
+            if method != "POST":
+                return await self._text(conn, 405, "405 method not allowed", keep)
+            work = self._generation(conn, req, "chat", api="openai")
+            return await self._watched(conn, work) and keep
         routes: dict[tuple[str, str], Callable[[Request], Awaitable[tuple[int, Any]]]] = {
             ("GET", "/api/version"): self._version,
             ("GET", "/api/tags"): self._tags,
             ("GET", "/api/ps"): self._ps,
             ("POST", "/api/show"): self._show,
+            ("GET", "/v1/models"): self._openai_models,
             ("GET", "/_fake/stats"): self._fake_stats,
             ("GET", "/_fake/events"): self._fake_events,
             ("GET", "/_fake/faults"): self._fake_faults_get,
@@ -438,6 +445,9 @@ class FakeOllama:
         ]
         return 200, {"models": models}
 
+    async def _openai_models(self, req: Request) -> tuple[int, Any]:
+        return 200, openai_api.models(self._registry, self._started_wall)
+
     async def _show(self, req: Request) -> tuple[int, Any]:
         body = json_body(req)
         name = body.get("model") or body.get("name")
@@ -539,12 +549,30 @@ class FakeOllama:
                 return rule
         return None
 
-    async def _generation(self, conn: Connection, req: Request, endpoint: str) -> bool:
+    async def _generation(
+        self, conn: Connection, req: Request, endpoint: str, api: str = "ollama"
+    ) -> bool:
         t_arrival = time.monotonic()
         try:
-            ctx = parse_generation(conn, req, endpoint, t_arrival, self.config, self._registry)
+            if api == "openai":
+                body = openai_api.to_ollama(json_body(req))
+                ctx = parse_body(conn, body, endpoint, t_arrival, self.config, self._registry)
+                ctx.api = api
+                options = json_body(req).get("stream_options") or {}
+                ctx.include_usage = bool(isinstance(options, dict)
+                                         and options.get("include_usage"))
+            else:
+                ctx = parse_generation(conn, req, endpoint, t_arrival, self.config,
+                                       self._registry)
         except HTTPError as exc:
-            await conn.send_json(exc.status, {"error": exc.message}, extra=[SIMULATED_HEADER])
+            if api == "openai":
+                message = exc.message
+                if exc.status == 404:
+                    message = f"The model `{json_body(req).get('model')}` does not exist."
+                await openai_api.send_error(conn, exc.status, message)
+            else:
+                await conn.send_json(exc.status, {"error": exc.message},
+                                     extra=[SIMULATED_HEADER])
             return True
         ctx.id = next(self._req_ids)
         self._stats.event("request_start", ctx.model, ctx.id, endpoint=endpoint, load=ctx.is_load)
@@ -734,7 +762,7 @@ class FakeOllama:
         mid = self._mid_rules(ctx, len(seq))
         slow = self._rule(ctx, "slow_tokens")
         extra_s = (slow.ms / 1000.0) if slow else 0.0
-        out = Output(ctx)
+        out = openai_api.OpenAIOutput(ctx) if ctx.api == "openai" else Output(ctx)
         counters = self._stats.model(ctx.model)
         t_prefill = time.monotonic()
         self._stats.busy_start(ctx.model, t_prefill)
@@ -821,6 +849,9 @@ class FakeOllama:
     async def _error(self, ctx: GenContext, status: int, message: str) -> bool:
         self._stats.count_request(ctx.model, ctx.endpoint, status)
         self._stats.event("error", ctx.model, ctx.id, status=status, message=message)
+        if ctx.api == "openai":
+            await openai_api.send_error(ctx.conn, status, message)
+            return True
         await ctx.conn.send_json(status, {"error": message}, extra=[SIMULATED_HEADER])
         return True
 

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import psycopg
+import pytest
 from conftest import wait_for
 from test_runner import QWEN, completed, fake_models, history, llm_actor, open_count
 
@@ -132,16 +133,21 @@ def test_a_poison_ticket_fails_alone_and_its_batch_mates_run(
     assert "input" in poison["error"] and "heartbeat" not in poison["error"]
 
 
+@pytest.mark.parametrize("backend", ["ollama", "openai"])
 def test_a_lost_lease_stops_the_call_at_once(
-        turing: Turing, conn: psycopg.Connection, fake_ollama: Any, start_runner: Any) -> None:
+        turing: Turing, conn: psycopg.Connection, fake_ollama: Any, start_runner: Any,
+        backend: str) -> None:
     """The heartbeat finds the lease gone (here: an operator cancels the ticket): the runner
-    closes the stream and Ollama stops generating, long before the call would have ended."""
+    closes the stream and the server stops generating, long before the call would have ended;
+    through Ollama's API and through the OpenAI-compatible one."""
     fake = fake_ollama(models=fake_models(), time_scale=1.0,
                        faults=[FaultRule("slow_tokens", ms=300)])
     turing.register_actor(llm_actor("classify", QWEN, max_attempts=1, timeout="2 minutes",
                                     lease="3 seconds"))
     turing.submit("classify", "slow", {"skill": "x", "count": 1})
-    runner = start_runner("--model", QWEN, "--ollama-host", fake.base_url)
+    server = (["--ollama-host", fake.base_url] if backend == "ollama"
+              else ["--backend", "openai", "--openai-base-url", f"{fake.base_url}/v1"])
+    runner = start_runner("--model", QWEN, *server)
     wait_for(lambda: any(e["type"] == "first_token" for e in fake.events()), timeout=60,
              what="the call to stream")
     [ticket_id] = [r[0] for r in conn.execute("select ticket_id from turing.ticket_open")]
