@@ -1101,7 +1101,8 @@ def findings(res: dict[str, Any]) -> list[str]:
             f"Of that, the inserting transaction's own COMMIT (WAL flush; fsync on) takes "
             f"p50 {c50 * 1000:.1f} ms, p99 {c99 * 1000:.1f} ms: the NOTIFY is delivered only "
             f"at commit, so the tail follows the disk. The rest (NOTIFY delivery, the runner "
-            f"waking, `claim_batch` running the work_query through `_top_up`) is p50 "
+            f"waking, its discovery thread running the work_query through `top_up`, the "
+            f"ticket's own NOTIFY, then `claim_batch`) is p50 "
             f"{(p50 - c50) * 1000:.1f} ms.")
     return notes
 

@@ -154,7 +154,8 @@ class Runner:
         assert self.turing is not None
         listener = Listener(self.cfg.listen_dsn or self.dsn, self.cfg.models, self.wake,
                             self.stopping, announce=self.turing.notify_work,
-                            poll_interval=self.cfg.poll_interval)
+                            poll_interval=self.cfg.poll_interval,
+                            on_work=self.discoverer.poke if self.discoverer else None)
         listener.start()
         return listener
 

@@ -35,7 +35,7 @@ POLL = "poll"
 class Listener(threading.Thread):
     def __init__(self, dsn: DsnSource, models: list[str], wake: threading.Event,
                  stopping: threading.Event, *, announce: Callable[[str], None],
-                 poll_interval: float) -> None:
+                 poll_interval: float, on_work: Callable[[], None] | None = None) -> None:
         super().__init__(name="listener", daemon=True)
         self.dsn = dsn
         self.models = set(models)
@@ -44,6 +44,10 @@ class Listener(threading.Thread):
         # why: sends NOTIFY turing_work through the runner's pool, the way work is announced
         self.announce = announce
         self.poll_interval = poll_interval
+        # why: a notification may announce domain rows no ticket holds yet (announce_work):
+        # the discovery thread looks at once, beside the claim the wake-up makes, instead of
+        # after that claim came back empty.
+        self.on_work = on_work
         self.connected = threading.Event()
         self.checked = False
         self.reconnects = 0
@@ -99,6 +103,8 @@ class Listener(threading.Thread):
     def _note(self, payload: str) -> None:
         if payload in self.models or not payload:
             self.wake.set()
+            if self.on_work is not None:
+                self.on_work()
 
     def _serve(self, conn: psycopg.Connection) -> None:
         checked = time.monotonic()
