@@ -24,7 +24,8 @@ import jsonschema
 import ollama
 
 from turing_pg import logs
-from turing_pg.config import LOAD_OPTIONS, RunnerConfig, mask_url
+from turing_pg.config import LOAD_OPTIONS, RunnerConfig
+from turing_pg.credentials import mask_url
 from turing_pg.db import output_schema_problem
 from turing_pg.execution import Attempt, Result, require_container
 from turing_pg.executors.context import Context
