@@ -1,6 +1,6 @@
 -- privileges: least privilege for the three roles, re-applied after every upgrade.
 -- turing_runner: execute the runner API only (security definer functions); reads nothing.
--- turing_viewer: read the monitoring views.
+-- turing_viewer: read the monitoring views and the read-only functions the CLI reads through.
 -- turing_admin: register actors, submit work, operate; owns nothing it could break.
 
 revoke all on all tables in schema turing from public;
@@ -50,3 +50,16 @@ turing.v_dashboard, turing.v_runners, turing.v_dead_letters, turing.v_failure_ra
 turing.v_throughput_hourly, turing.v_alerts, turing.v_pipeline_edges,
 turing.v_unwired_outboxes, turing.v_discovery_problems, turing.actor_fields, turing.actor_kinds
 to turing_viewer, turing_admin;
+
+-- why: the read commands of the CLI (`turing tickets`, `actor list|show`, `graph`, `check`,
+-- `events`, `db status`) read through these; each only reads, so the viewer may call them.
+-- Writes stay with turing_admin: consume_events, compute_metrics, submit, set_actor, …
+grant execute on function
+turing.find_tickets(text, text, text, bigint, integer),
+turing.actor_definitions(text),
+turing.startup_state(text[]),
+turing.check_pipeline(bigint),
+turing.peek_events(bigint, integer)
+to turing_viewer, turing_admin;
+
+grant select on turing.schema_migrations to turing_viewer, turing_admin;

@@ -9,7 +9,7 @@ import socket
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from turing_pg.credentials import mask_dsn, mask_url
 
 # Ollama options that decide how a model is loaded: a request that changes one of them makes
 # Ollama reload the model (reference §2.5), so the runner fixes them per model.
@@ -128,28 +128,3 @@ def keep_alive_seconds(value: int | float | str) -> float:
     if isinstance(wire, int):
         return math.inf if wire < 0 else float(wire)
     return sum(float(n) * _GO_UNIT_S[u] for n, u in _GO_PART.findall(wire))
-
-
-def mask_dsn(dsn: str) -> str:
-    """The DSN with its password replaced by ***."""
-    try:
-        params = conninfo_to_dict(dsn)
-    except Exception:
-        return "<unparsable dsn>"
-    if params.get("password"):
-        params["password"] = "***"
-    return make_conninfo(**params)
-
-
-def mask_url(url: str) -> str:
-    """A URL with the password of its user info replaced by *** (http://u:***@host)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable url>"
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))

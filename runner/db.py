@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from psycopg.types.json import Jsonb
 from psycopg.types.string import TextLoader
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from turing_pg.credentials import hide, redact
 from turing_pg.exits import Exit
 
 # --------------------------------------------------------------------------------------------
@@ -120,6 +122,30 @@ class InvalidDefinitionFile(TuringError):
     exit_code = 3
 
 
+class PermissionDenied(TuringError):
+    """The login may not do this (SQLSTATE 42501, insufficient_privilege). The message names
+    the Turing role that may, read from the catalogue (`needing`), so it follows the grants of
+    db/privileges.sql instead of a copy of them here."""
+
+    sqlstate, exit_code = "42501", Exit.PERMISSION
+
+    @classmethod
+    def needing(cls, denied: str, roles: Sequence[str] | None) -> PermissionDenied:
+        """`denied` is the server's sentence ("permission denied for function submit");
+        `roles` the Turing roles granted what was denied (None: not known)."""
+        if roles:
+            needed = " or ".join(roles)
+            return cls(f"{denied}: needs role {needed}",
+                       f"connect as a login that is a member of {roles[0]} "
+                       f"(grant {roles[0]} to <login>)")
+        if roles is None:
+            return cls(f"{denied}: the login lacks the privilege",
+                       "turing_viewer reads, turing_runner runs work, turing_admin manages "
+                       "actors and work; schema changes need the owner of the turing schema")
+        return cls(f"{denied}: no Turing role is granted it",
+                   "it needs the owner of the object, or a grant from its owner")
+
+
 class DatabaseUnavailable(TuringError):
     """The database cannot be reached (down, restarting, wrong DSN), or the server ended the
     session mid-call (a backend terminated, a shutdown or a crash): an infrastructure fault,
@@ -140,6 +166,31 @@ _BY_SQLSTATE: dict[str, type[TuringError]] = {
 }
 
 
+# Turing's roles, least privileged first: a denial names the first that may do the thing.
+ROLES = ("turing_viewer", "turing_runner", "turing_admin")
+_DENIED = re.compile(r"^permission denied for (function|procedure|table|view|materialized view) "
+                     r"(\S+)$")
+# why: read from the catalogue, which every login may read (even one in none of Turing's roles,
+# without usage on the schema), so the answer is the grants as they are, not a copy of them.
+_ROLES_GRANTED = """
+select r.role
+from unnest(%(roles)s::text[]) with ordinality as r (role, n)
+where pg_catalog.to_regrole(r.role) is not null
+    and case
+        when %(kind)s in ('function', 'procedure') then exists (
+            select from pg_catalog.pg_proc as p
+            inner join pg_catalog.pg_namespace as s on p.pronamespace = s.oid
+            where s.nspname = 'turing' and p.proname = %(object)s
+                and pg_catalog.has_function_privilege(r.role, p.oid, 'execute'))
+        else exists (
+            select from pg_catalog.pg_class as c
+            inner join pg_catalog.pg_namespace as s on c.relnamespace = s.oid
+            where s.nspname = 'turing' and c.relname = %(object)s
+                and pg_catalog.has_table_privilege(r.role, c.oid, 'select'))
+    end
+order by r.n
+"""
+
 # why: the server ended the session or does not accept one yet: 57P01 admin_shutdown (a fast
 # stop, pg_terminate_backend), 57P02 crash_shutdown (another backend crashed), 57P03
 # cannot_connect_now (starting up, shutting down); class 08 is the connection exceptions.
@@ -151,6 +202,8 @@ def map_error(exc: psycopg.Error, *, connection_lost: bool = False) -> Exception
     `connection_lost`: the connection the call ran on is broken now."""
     state = exc.sqlstate or ""
     diag = exc.diag
+    if state == PermissionDenied.sqlstate:
+        return PermissionDenied.needing(diag.message_primary or str(exc), None)
     if state in _BY_SQLSTATE:
         return _BY_SQLSTATE[state](diag.message_primary or str(exc), diag.message_hint)
     if isinstance(exc, psycopg.errors.InvalidTextRepresentation) and "json" in str(exc).lower():
@@ -264,6 +317,12 @@ class ActorState:
     dead: int
 
 
+def _redacted(text: str | None) -> str | None:
+    """A free text bound for Turing's tables (an error, a reason), without any password this
+    process holds: a script's stderr or an exception may quote a DSN."""
+    return None if text is None else redact(text)
+
+
 def _decode_input(text: str) -> tuple[dict[str, Any], str | None]:
     """A ticket input as the claim sent it (JSON text): (input, None), or ({}, why not)."""
     try:
@@ -321,6 +380,9 @@ class Turing:
     def __init__(self, dsn: DsnSource, *, min_size: int = 1, max_size: int = 4,
                  wait_s: float = 30.0) -> None:
         self._dsn = dsn
+        # why: whatever this client writes as free text (an error, a reason) is redacted of the
+        # passwords the process holds, its own DSN's first of all.
+        hide(dsn if isinstance(dsn, str) else None)
         self.wait_s = wait_s
         self._timeout = f"{statement_timeout_ms()}ms"
         self.actors: dict[int, ActorRuntime] = {}
@@ -392,7 +454,25 @@ class Turing:
             mapped = map_error(exc, connection_lost=lost)
             if mapped is exc:
                 raise
+            if isinstance(mapped, PermissionDenied):
+                mapped = self._name_role(exc.diag.message_primary or str(exc), mapped)
             raise mapped from exc
+
+    def _name_role(self, denied: str, error: PermissionDenied) -> PermissionDenied:
+        """The denial with the Turing roles that may do what was denied, when the server's
+        sentence names a function or a relation of the turing schema; else `error`."""
+        m = _DENIED.match(denied)
+        if not m:
+            return error
+        try:
+            # why: straight from the pool, not through _connection: a failing lookup must not
+            # be mapped (and looked up) again; it only loses the role's name.
+            with self.pool.connection(timeout=self.wait_s) as conn:
+                rows = conn.execute(_ROLES_GRANTED, {"roles": list(ROLES), "kind": m[1],
+                                                     "object": m[2].strip('"')}).fetchall()
+        except Exception:
+            return error
+        return PermissionDenied.needing(denied, [r[0] for r in rows])
 
     def _checkout(self) -> psycopg.Connection[Any]:
         """A pooled connection that answers. A dead one (its backend was killed while it sat in
@@ -480,7 +560,7 @@ class Turing:
         return bool(
             self._value(
                 "select turing.cancel_ticket(p_ticket_id => %(t)s, p_reason => %(r)s)",
-                {"t": ticket_id, "r": reason},
+                {"t": ticket_id, "r": _redacted(reason)},
             )
         )
 
@@ -492,7 +572,7 @@ class Turing:
             "select turing.register_runner(p_worker => %(w)s, p_models => %(m)s, "
             "p_hostname => %(h)s, p_pid => %(p)s, p_concurrency => %(c)s, p_info => %(i)s)",
             {"w": worker, "m": models, "h": hostname, "p": pid, "c": concurrency,
-             "i": Jsonb(info or {})},
+             "i": Jsonb(json.loads(redact(json.dumps(info or {}))))},
         )
 
     def claim_batch(self, model: str, worker: str, limit: int, *,
@@ -604,7 +684,7 @@ class Turing:
             "select * from turing.return_tickets(p_worker => %(w)s, p_ticket_ids => %(i)s, "
             "p_lease_tokens => %(t)s, p_reason => %(r)s, p_fault => %(f)s)",
             {"w": worker, "i": [t[0] for t in tickets], "t": [t[1] for t in tickets],
-             "r": reason, "f": fault})
+             "r": _redacted(reason), "f": fault})
         return [Outcome(r["ticket_id"], True, r["status"]) for r in rows]
 
     def release_unheld(self, worker: str, held: Sequence[int]) -> int:
@@ -619,8 +699,8 @@ class Turing:
         self._rows(
             "select turing.report_backend(p_worker => %(w)s, p_backend => %(b)s, "
             "p_model => %(m)s, p_state => %(s)s, p_error => %(e)s, p_setting => %(g)s)",
-            {"w": worker, "b": backend, "m": model, "s": "up" if up else "down", "e": error,
-             "g": setting})
+            {"w": worker, "b": redact(backend), "m": model, "s": "up" if up else "down",
+             "e": _redacted(error), "g": setting})
 
     def rerun(self, actor: str, subject_id: str | None = None) -> list[dict[str, Any]]:
         return self._rows(
@@ -656,7 +736,7 @@ class Turing:
             {
                 "i": [f[0] for f in failures],
                 "t": [f[1] for f in failures],
-                "e": [f[2] for f in failures],
+                "e": [_redacted(f[2]) for f in failures],
                 "k": [f[3] for f in failures],
                 "r": [f[4] for f in failures],
             },
@@ -671,7 +751,8 @@ class Turing:
             self._value(
                 "select turing.fail_ticket(p_ticket_id => %(i)s, p_lease_token => %(t)s, "
                 "p_error => %(e)s, p_kind => %(k)s, p_retryable => %(r)s)",
-                {"i": ticket_id, "t": lease_token, "e": error, "k": kind, "r": retryable},
+                {"i": ticket_id, "t": lease_token, "e": _redacted(error), "k": kind,
+                 "r": retryable},
             )
         )
 
@@ -762,18 +843,25 @@ class Turing:
         return self._rows("select * from turing.actor_definitions()")
 
     def read_events(self, limit: int = 100, visibility_s: int = 30) -> list[dict[str, Any]]:
-        """Read (and archive) up to `limit` events from the pgmq queue turing_events."""
-        rows = self._rows(
-            "select msg_id, enqueued_at, message from pgmq.read(queue_name => 'turing_events', "
-            "vt => %(vt)s, qty => %(n)s)",
-            {"vt": visibility_s, "n": limit},
-        )
-        if rows:
-            self._rows(
-                "select pgmq.archive(queue_name => 'turing_events', msg_ids => %(ids)s)",
-                {"ids": [r["msg_id"] for r in rows]},
-            )
-        return rows
+        """Consume up to `limit` events of the pgmq queue turing_events: read and archive them
+        in one transaction (consume_events; turing_admin)."""
+        return self._rows(
+            "select * from turing.consume_events(p_limit => %(n)s, p_visibility_s => %(vt)s)",
+            {"n": limit, "vt": visibility_s})
+
+    def peek_events(self, after_msg_id: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest `limit` events after `after_msg_id`, oldest first, left on the queue
+        (peek_events; turing_viewer may)."""
+        return self._rows(
+            "select * from turing.peek_events(p_after_msg_id => %(a)s, p_limit => %(n)s)",
+            {"a": after_msg_id, "n": limit})
+
+    def may_execute(self, function: str) -> bool:
+        """Whether this login may execute `turing.<function>`, given with its argument types
+        ("compute_metrics(date)"): a read command skips a write its role may not make."""
+        return bool(self._value(
+            "select pg_catalog.has_function_privilege(%(f)s, 'execute')",
+            {"f": f"turing.{function}"}))
 
     def counts(self) -> list[dict[str, Any]]:
         return self._rows("select * from turing.v_counts order by actor, status")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from turing_pg.credentials import mask_url
 from turing_pg.db import ActorState, Turing
 
 DEMO_FAKE_MODELS = ("qwen2.5:7b", "llama3.1:8b", "mistral:7b")
@@ -117,7 +118,7 @@ def run_demo(dsn: str, *, limit: int | None, ollama_host: str | None, time_scale
                    else fake_ollama(sorted(set(llm_models) | set(DEMO_FAKE_MODELS)), time_scale))
         with host_cm as host:
             progress(("using Ollama at " if use_real else "simulated Ollama (outputs are "
-                      "simulated) at ") + str(host))
+                      "simulated) at ") + mask_url(str(host)))
             with runners(dsn, [m for m in models if m != "human"], host):
                 drained = _wait_drained(t, actors, before, timeout_s, progress)
         after = _finished(t, actors)

@@ -30,6 +30,7 @@ class Exit(IntEnum):
     WORK_QUERY_FAILED = 6, "work_query failed at run time"
     DB_UNREACHABLE = 7, "database unreachable"
     SCHEMA = 8, "schema error"
+    PERMISSION = 9, "permission denied"
 
 
 def describe(*codes: Exit | tuple[Exit, str], others: str | None = None) -> str:

@@ -8,6 +8,8 @@ import sys
 import time
 from typing import Any
 
+from turing_pg.credentials import redact
+
 log = logging.getLogger("turing.runner")
 
 # the levels callers pass to event(), by name
@@ -23,7 +25,9 @@ class _JsonFormatter(logging.Formatter):
             "event": record.getMessage(),
         }
         data.update(getattr(record, "fields", {}))
-        return json.dumps(data, default=str)
+        # why: the net under the masking at the source: an error text that quotes a DSN or a
+        # script's stderr that prints one never puts a password in a log line.
+        return redact(json.dumps(data, default=str))
 
 
 class _TextFormatter(logging.Formatter):
@@ -31,7 +35,7 @@ class _TextFormatter(logging.Formatter):
         fields = getattr(record, "fields", {})
         extra = " ".join(f"{k}={v}" for k, v in fields.items())
         stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
-        return f"{stamp} {record.levelname:<7} {record.getMessage():<10} {extra}".rstrip()
+        return redact(f"{stamp} {record.levelname:<7} {record.getMessage():<10} {extra}".rstrip())
 
 
 def setup(fmt: str, level: int = logging.INFO) -> None:

@@ -24,7 +24,8 @@ import psycopg
 
 from turing_pg import __version__, executors, logs
 from turing_pg.breaker import Breaker
-from turing_pg.config import RunnerConfig, mask_dsn, mask_url
+from turing_pg.config import RunnerConfig
+from turing_pg.credentials import hide, hide_values, mask_dsn, mask_url
 from turing_pg.db import DatabaseUnavailable, DsnSource, Outcome, Turing, TuringError, UnknownModel
 from turing_pg.discovery import Discoverer
 from turing_pg.execution import DATABASE, Attempt, Executor, Result
@@ -80,6 +81,10 @@ def _dsn_source(cfg: RunnerConfig) -> DsnSource:
 class Runner:
     def __init__(self, cfg: RunnerConfig) -> None:
         self.cfg = cfg
+        # why: from here on no log line, error or stored text of this process carries these
+        # passwords, whatever path it takes (the masking at each source is the first layer).
+        hide(cfg.dsn, cfg.ollama_host, cfg.listen_dsn, cfg.openai_base_url)
+        hide_values(cfg.openai_api_key)
         self.turing: Turing | None = None
         self.stopping = threading.Event()
         self.wake = threading.Event()

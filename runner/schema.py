@@ -23,6 +23,8 @@ from importlib.resources.abc import Traversable
 import psycopg
 from psycopg import sql
 
+from turing_pg.db import PermissionDenied, mapped_errors
+
 # why: a constant key for the session advisory lock that serialises schema upgrades.
 UPGRADE_LOCK_KEY = 7242
 MIGRATION_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -83,7 +85,12 @@ def reapplied_files() -> list[tuple[str, str]]:
 
 
 def _pgmq_installed(conn: psycopg.Connection) -> bool:
-    row = conn.execute("select to_regclass('pgmq.meta') is not null").fetchone()
+    # why: the catalogue, not to_regclass('pgmq.meta'): that needs usage on the schema pgmq,
+    # which turing_viewer (`turing db status`) does not have.
+    row = conn.execute(
+        "select exists (select from pg_catalog.pg_class as c "
+        "inner join pg_catalog.pg_namespace as n on c.relnamespace = n.oid "
+        "where n.nspname = 'pgmq' and c.relname = 'meta')").fetchone()
     return bool(row and row[0])
 
 
@@ -103,6 +110,20 @@ def upgrade(dsn: str, *, up_to: int | None = None, reapply: bool = True) -> list
     ``up_to`` stops after that migration version (used by the migration tests to replay an
     older schema); ``reapply=False`` skips re-applying functions/triggers/views.
     """
+    try:
+        with mapped_errors():
+            return _upgrade(dsn, up_to=up_to, reapply=reapply)
+    except PermissionDenied as exc:
+        cause = exc.__cause__
+        denied = (cause.diag.message_primary if isinstance(cause, psycopg.Error) else None
+                  ) or exc.message
+        raise PermissionDenied(
+            f"`turing db up` needs the owner of the turing schema or a superuser ({denied})",
+            "run it as the role that created the schema: the migrations and grants are its",
+        ) from exc
+
+
+def _upgrade(dsn: str, *, up_to: int | None, reapply: bool) -> list[str]:
     done: list[str] = []
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("select pg_advisory_lock(%s)", (UPGRADE_LOCK_KEY,))
@@ -195,7 +216,7 @@ def _reapply(conn: psycopg.Connection) -> None:
 
 
 def status(dsn: str) -> SchemaStatus:
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with mapped_errors(), psycopg.connect(dsn, autocommit=True) as conn:
         server_version = conn.execute("show server_version").fetchone()[0]
         pgmq = _pgmq_installed(conn)
         exists = conn.execute(

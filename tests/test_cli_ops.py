@@ -92,13 +92,24 @@ def test_dead_shows_the_newest_first_and_pages(wired, dsn):
     assert bad.returncode != 0 and "negative" in bad.stderr
 
 
-def test_events_prints_and_archives(wired, dsn):
+def _queued_events(conn) -> int:
+    return conn.execute("select count(*) from pgmq.q_turing_events").fetchone()[0]
+
+
+def test_events_prints_without_consuming_unless_asked(wired, dsn, conn):
     [t] = wired.claim_batch("cpu", "w", 1)
     wired.complete_ticket(t.ticket_id, t.lease_token, {"ok": 1})
-    lines = run("events", "--json", dsn=dsn).stdout.splitlines()
-    assert {"event": "ticket.completed", "ticket_id": t.ticket_id}.items() <= json.loads(
-        next(ln for ln in lines if "ticket.completed" in ln)).items()
-    assert "ticket.completed" not in run("events", "--json", dsn=dsn).stdout
+    queued = _queued_events(conn)
+    for _ in range(2):  # a peek leaves the queue as it was, so it shows the same again
+        lines = run("events", "--json", dsn=dsn).stdout.splitlines()
+        assert {"event": "ticket.completed", "ticket_id": t.ticket_id}.items() <= json.loads(
+            next(ln for ln in lines if "ticket.completed" in ln)).items()
+        assert _queued_events(conn) == queued
+    assert "ticket.completed" in run("events", "--consume", "--json", dsn=dsn).stdout
+    assert _queued_events(conn) == 0
+    assert "ticket.completed" not in run("events", "--consume", "--json", dsn=dsn).stdout
+    # consumed events are archived, and still part of the stream a viewer watches
+    assert "ticket.completed" in run("events", "--json", dsn=dsn).stdout
 
 
 def test_human_answers_at_the_terminal(wired, dsn, conn):

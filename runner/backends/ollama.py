@@ -12,7 +12,8 @@ import httpx
 import ollama
 
 from turing_pg import backends, logs
-from turing_pg.config import RunnerConfig, mask_url
+from turing_pg.config import RunnerConfig
+from turing_pg.credentials import mask_url
 
 CONNECT_TIMEOUT_S = 5.0
 # a load can take minutes on a slow disk; a load cut short by a client timeout is aborted by

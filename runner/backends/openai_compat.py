@@ -18,7 +18,8 @@ import openai
 
 from turing_pg import backends
 from turing_pg.backends.ollama import call_timeout
-from turing_pg.config import RunnerConfig, mask_url
+from turing_pg.config import RunnerConfig
+from turing_pg.credentials import mask_url
 
 # Ollama's option names that have a field of their own in the OpenAI request.
 DIRECT = {"num_predict": "max_tokens", "temperature": "temperature", "top_p": "top_p",

@@ -28,6 +28,7 @@ from turing_pg.exits import Exit
     Exit.WORK_QUERY_FAILED,
     Exit.DB_UNREACHABLE,
     (Exit.SCHEMA, "migration failed or changed"),
+    (Exit.PERMISSION, "the login's role may not do that; the message names the role needed"),
     others=None,
 )
 def main() -> None:

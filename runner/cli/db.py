@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from turing_pg.cli.options import common_options, handle_errors, print_data, target_dsn
+from turing_pg.credentials import mask_dsn
 
 
 @click.group()
@@ -16,7 +17,8 @@ def db() -> None:
 @common_options
 @handle_errors
 def db_up(dsn: str | None, as_json: bool, verbose: int) -> None:
-    """Create or upgrade the schema (safe to run twice, or twice at once).
+    """Create or upgrade the schema (safe to run twice, or twice at once). The DSN in the
+    --json output has its password masked (`turing db dsn` prints it whole).
 
     \b
     Example:
@@ -27,7 +29,7 @@ def db_up(dsn: str | None, as_json: bool, verbose: int) -> None:
 
     target = target_dsn(dsn)
     done = schema.upgrade(target)
-    print_data({"dsn": target, "done": done}, as_json,
+    print_data({"dsn": mask_dsn(target), "done": done}, as_json,
                lambda d: "\n".join(d["done"]) or "schema is up to date")
 
 
@@ -62,6 +64,9 @@ def db_status(dsn: str | None, as_json: bool, verbose: int) -> None:
 @handle_errors
 def db_dsn() -> None:
     """Print the DSN of the embedded server (starting it if needed), e.g. for psql.
+
+    The one command that prints a DSN whole, password included: that is what it is asked for;
+    every other output masks passwords.
 
     \b
     Example:

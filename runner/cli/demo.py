@@ -14,6 +14,7 @@ from turing_pg.cli.options import (
     print_data,
     target_dsn,
 )
+from turing_pg.credentials import mask_dsn
 from turing_pg.exits import Exit
 
 
@@ -46,7 +47,7 @@ def demo(limit: int | None, ollama_host: str | None, time_scale: float, timeout_
     data = {"seconds": round(result.seconds, 1), "drained": result.drained,
             "waiting_for_people": result.waiting_for_people, "simulated": result.simulated,
             "counts": result.counts,
-            "dashboard": result.dashboard, "taxonomy": result.tree, "dsn": target}
+            "dashboard": result.dashboard, "taxonomy": result.tree, "dsn": mask_dsn(target)}
     print_data(data, as_json, lambda d: "\n".join([
         "", "This run (finished attempts per actor):", format_table(d["counts"]),
         "", "Dashboard (turing status):",

@@ -39,11 +39,19 @@ def tick(dsn: str | None, as_json: bool, verbose: int) -> None:
 def metrics(day: str | None, dsn: str | None, as_json: bool, verbose: int) -> None:
     """Compute and show latency/failure metrics and timeout recommendations.
 
+    A login that may not compute them (turing_viewer) is shown the recommendations, which read
+    the measured run times; the daily metrics are then as `turing tick` last computed them.
+
     \b
     Example:
       turing metrics --day 2026-11-21
     """
     with client(dsn) as t:
-        t.compute_metrics(day)
+        # why: computing writes metrics_daily; a read-only role still gets the read.
+        if t.may_execute("compute_metrics(date)"):
+            t.compute_metrics(day)
+        else:
+            click.echo("note: not recomputed (computing metrics needs role turing_admin); "
+                       "showing what is measured", err=True)
         rows = t.view("v_timeout_recommendations")
     print_data(rows, as_json, format_table)

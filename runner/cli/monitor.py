@@ -18,6 +18,7 @@ from turing_pg.cli.options import (
     handle_errors,
     print_data,
 )
+from turing_pg.credentials import redact
 from turing_pg.db import InvalidArgument
 from turing_pg.exits import Exit
 
@@ -180,28 +181,39 @@ def tickets(actor: str | None, status: str | None, subject: str | None, chain: i
 
 @click.command("events")
 @click.option("--follow", "-f", is_flag=True, help="Keep reading until Ctrl-C.")
-@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--limit", type=int, default=100, show_default=True,
+              help="The newest N events (per read with --consume).")
+@click.option("--consume", is_flag=True,
+              help="Take the events off the queue: read and archive them (turing_admin).")
 @common_options
 @handle_errors
-def events(follow: bool, limit: int, dsn: str | None, as_json: bool, verbose: int) -> None:
-    """Read events (ticket finished/failed/dead, runner started/stopped, alerts) from the pgmq
-    queue turing_events. Each event is archived once printed (one consumer; other consumers
-    should read the queue with pgmq themselves).
+def events(follow: bool, limit: int, consume: bool, dsn: str | None, as_json: bool,
+           verbose: int) -> None:
+    """Print events (ticket finished/failed/dead, runner started/stopped, alerts) of the pgmq
+    queue turing_events, oldest first: the newest --limit, then with -f each new one. They are
+    left where they are, so any role that may watch (turing_viewer) can, beside the consumers
+    that own the queue; --consume makes this command the consumer that archives each event
+    once printed.
 
     \b
     Example:
       turing events -f --json
+      turing events --consume --limit 1000 >> events.log
     """
+    last = 0
     with client(dsn) as t:
         try:
             while True:
-                for r in t.read_events(limit):
+                rows = t.read_events(limit) if consume else t.peek_events(last, limit)
+                for r in rows:
+                    last = max(last, r["msg_id"])
                     m = r["message"]
                     if as_json:
-                        click.echo(json.dumps(m, default=str))
+                        click.echo(redact(json.dumps(m, default=str)))
                     else:
                         detail = {k: v for k, v in m.items() if k not in ("event", "at")}
-                        click.echo(f"{m.get('at', '')}  {m.get('event')}  {json.dumps(detail)}")
+                        click.echo(redact(f"{m.get('at', '')}  {m.get('event')}  "
+                                          f"{json.dumps(detail)}"))
                 if not follow:
                     return
                 time.sleep(1.0)

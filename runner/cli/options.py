@@ -11,12 +11,15 @@ import functools
 import inspect
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+import psycopg
 
+from turing_pg.credentials import hide, redact
 from turing_pg.db import Turing, TuringError
 from turing_pg.exits import Exit, describe
 
@@ -49,31 +52,44 @@ def exit_codes(*codes: Exit | tuple[Exit, str],
     return decorate
 
 
+def _error(message: str, hint: str | None = None) -> None:
+    click.secho(f"error: {redact(message)}", fg="red", err=True)
+    if hint:
+        click.echo(f"hint: {redact(hint)}", err=True)
+
+
 def handle_errors(f: F) -> F:
-    """Map domain errors to a sentence and a fixed exit code."""
+    """Map domain errors to a sentence and a fixed exit code; no message carries a password
+    the command was given (--dsn / TURING_DSN, --ollama-host)."""
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from turing_pg.pgserver import EmbeddedServerError
         from turing_pg.schema import SchemaError
 
+        hide(kwargs.get("dsn"), os.environ.get("TURING_DSN"), kwargs.get("ollama_host"))
         verbose = kwargs.get("verbose", 0)
         logging.basicConfig(level=logging.WARNING - 10 * min(verbose or 0, 2))
         try:
             return f(*args, **kwargs)
         except TuringError as exc:
-            click.secho(f"error: {exc.message}", fg="red", err=True)
-            if exc.hint:
-                click.echo(f"hint: {exc.hint}", err=True)
+            _error(exc.message, exc.hint)
             sys.exit(exc.exit_code)
         except SchemaError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
+            _error(str(exc))
             sys.exit(Exit.SCHEMA)
         except EmbeddedServerError as exc:
-            click.secho(f"error: embedded PostgreSQL: {exc}", fg="red", err=True)
-            click.echo("hint: pass --dsn to use another server, or see the log named above",
-                       err=True)
+            _error(f"embedded PostgreSQL: {exc}",
+                   "pass --dsn to use another server, or see the log named above")
             sys.exit(Exit.DB_UNREACHABLE)
+        except psycopg.Error as exc:
+            # why: an error the core does not map is still one sentence, not a traceback
+            # (-vv keeps the traceback for a bug report); its SQLSTATE says what it was.
+            if (verbose or 0) >= 2:
+                logging.getLogger("turing").exception("unmapped database error")
+            _error(f"the database refused: {exc.diag.message_primary or exc} "
+                   f"(SQLSTATE {exc.sqlstate or 'none'})")
+            sys.exit(Exit.ERROR)
 
     return wrapper  # type: ignore[return-value]
 
@@ -92,11 +108,12 @@ def client(dsn: str | None) -> Turing:
 def print_data(data: Any, as_json: bool, text: Callable[[Any], str] | None = None) -> None:
     """JSON with --json, else `text(data)` (or the data itself)."""
     if as_json:
-        click.echo(json.dumps(data, indent=2, default=str))
+        out = json.dumps(data, indent=2, default=str)
     elif text is not None:
-        click.echo(text(data))
+        out = text(data)
     else:
-        click.echo(data)
+        out = str(data)
+    click.echo(redact(out))
 
 
 def format_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:

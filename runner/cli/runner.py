@@ -109,6 +109,7 @@ def _split_models(model: tuple[str, ...], models: str | None) -> list[str]:
     Exit.ERROR,
     Exit.USAGE,
     (Exit.UNKNOWN, "an unknown --model: the message lists the known ones"),
+    (Exit.PERMISSION, "the login is not in turing_runner: the message names the role"),
     others=None,
 )
 def main(model: tuple[str, ...], models: str | None, concurrency: int, batch: int,
