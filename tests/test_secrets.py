@@ -156,7 +156,7 @@ actors:
     # what is shown on purpose is shown masked, not dropped
     [info] = conn.execute("select info from turing.runners where models = %s",
                           ([QWEN],)).fetchone()
-    assert info["ollama_host"] == mask_url(good_host) and "***" in info["ollama_host"]
+    assert info["model_server"] == mask_url(good_host) and "***" in info["model_server"]
     [config] = runners[0].events("config")
     assert config["dsn"] == mask_dsn(secret_dsn) and config["ollama_host"] == mask_url(good_host)
     error = conn.execute("select error from turing.tickets where actor = 'leaky_script'"
