@@ -12,7 +12,7 @@ as $$
 #variable_conflict use_column
 declare
     v_msg record;
-    v_ids bigint [] := '{}';
+    v_ids bigint [] := '{}'::bigint [];
 begin
     -- why: read and archive in one transaction: an event is archived only if it was returned
     -- to this caller, and a caller that dies gets nothing archived.
