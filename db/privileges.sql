@@ -2,6 +2,63 @@
 -- turing_runner: execute the runner API only (security definer functions); reads nothing.
 -- turing_viewer: read the monitoring views and the read-only functions the CLI reads through.
 -- turing_admin: register actors, submit work, operate; owns nothing it could break.
+-- turing_owner: owns every object (SECURITY DEFINER functions run as it); actors' SQL never does.
+
+-- why: objects are created by whoever runs `db up` (a superuser, or the database's non-superuser
+-- owner in production) and handed to turing_owner here, so no function runs with the
+-- installer's privileges. ALTER TABLE carries a table's indexes, row type and owned sequences.
+do $owner$
+declare
+    v_object record;
+begin
+    for v_object in
+        select format('alter schema %I owner to turing_owner', n.nspname) as ddl
+        from pg_catalog.pg_namespace as n
+        where n.nspname in ('turing', 'turing_actor')
+            and n.nspowner <> 'turing_owner'::regrole
+        union all
+        select format(
+            'alter %s %s owner to turing_owner',
+            case c.relkind when 'v' then 'view' when 'S' then 'sequence' else 'table' end,
+            c.oid::regclass
+        )
+        from pg_catalog.pg_class as c
+        where c.relnamespace = 'turing'::regnamespace
+            and c.relkind in ('r', 'p', 'v', 'S')
+            and c.relowner <> 'turing_owner'::regrole
+            and not exists (
+                select from pg_catalog.pg_depend as d
+                where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype in ('a', 'i')
+            )
+        union all
+        select format('alter routine %s owner to turing_owner', p.oid::regprocedure)
+        from pg_catalog.pg_proc as p
+        where p.pronamespace = 'turing'::regnamespace
+            and p.proowner <> 'turing_owner'::regrole
+        union all
+        select format(
+            'alter %s %s owner to turing_owner',
+            case t.typtype when 'd' then 'domain' else 'type' end, t.oid::regtype
+        )
+        from pg_catalog.pg_type as t
+        where t.typnamespace = 'turing'::regnamespace
+            and t.typtype in ('d', 'e', 'c')
+            and (t.typrelid = 0 or (
+                select c.relkind from pg_catalog.pg_class as c where c.oid = t.typrelid
+            ) = 'c')
+            and t.typowner <> 'turing_owner'::regrole
+    loop
+        execute v_object.ddl;
+    end loop;
+end;
+$owner$;
+
+-- why: Turing's functions (as turing_owner) send and read events and the inbox through pgmq,
+-- which `db up` installed as the installer.
+grant usage on schema pgmq to turing_owner;
+grant all on all tables in schema pgmq to turing_owner;
+grant all on all sequences in schema pgmq to turing_owner;
+grant execute on all functions in schema pgmq to turing_owner;
 
 revoke all on all tables in schema turing from public;
 revoke all on all sequences in schema turing from public;

@@ -74,6 +74,21 @@ def template_db(pg_server: str) -> str:
             sql.Identifier(TEMPLATE)))
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(TEMPLATE)))
     schema.upgrade(_with_db(pg_server, TEMPLATE))
+    # why: an actor's SQL never runs as a superuser (invariant 14), and the tests register
+    # actors as one; their domain tables (in public) belong to one pipeline role instead, as
+    # an operator's would (README, roles).
+    with psycopg.connect(_with_db(pg_server, TEMPLATE), autocommit=True) as conn:
+        conn.execute(
+            "do $$ begin if not exists (select from pg_roles where rolname = 'turing_test_app') "
+            "then create role turing_test_app nologin; end if; end $$"
+        )
+        conn.execute("insert into turing.settings (key, value) values "
+                     "('default_run_as', 'turing_test_app')")
+        conn.execute("grant usage, create on schema public to turing_test_app")
+        for kind in ("tables", "sequences"):
+            conn.execute(sql.SQL(
+                "alter default privileges in schema public grant all on {} to turing_test_app"
+            ).format(sql.SQL(kind)))
     return TEMPLATE
 
 

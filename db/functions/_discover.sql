@@ -18,6 +18,7 @@ declare
     v_examples jsonb;
     v_done integer;
     v_started timestamptz := clock_timestamp();
+    v_work text;
 begin
     select * into v_actor from turing.actors as a where a.actor_id = p_actor_id
     -- why: what the dropped foreign key did (migration 0010), once per call instead of per row:
@@ -31,6 +32,8 @@ begin
     if not pg_catalog.pg_try_advisory_xact_lock(7243, p_actor_id) then
         return 0;
     end if;
+    -- why: the work_query runs as the actor's run_as role, through its wrapper (invariant 14)
+    v_work := turing._actor_sql(p_actor_id, 'work');
     -- No lock against completions is needed: the work_query and the NOT EXISTS below read one
     -- snapshot, in which a subject being completed still has its open ticket (so it is skipped)
     -- or already has its completed row and domain write (so it is skipped too).
@@ -48,9 +51,11 @@ begin
             from (
                 select pg_catalog.nextval('turing.ticket_id_seq') as id, w.subject_id, w.input
                 from (
-                    select src.subject_id::text as subject_id,
-                        pg_catalog.to_jsonb(src) - 'subject_id' as input
-                    from (%s) as src
+                    -- why: called in the select list, a set-returning SQL function streams
+                    -- (one row per call), so `limit` stops the work_query early; in FROM it
+                    -- would return every row of the inbox first.
+                    select (r.w).subject_id as subject_id, (r.w).input as input
+                    from (select %s() as w offset 0) as r
                 ) as w
                 -- why: a row that cannot be a ticket is left out here, alone, instead of
                 -- failing the insert for every subject of the actor; the pass below reports it.
@@ -84,7 +89,7 @@ begin
             ) as f
             on conflict (actor_id, subject_id) do nothing
             $q$,
-            v_actor.work_query
+            v_work
         ) using p_actor_id, v_actor.model, v_actor.priority, v_room;
         get diagnostics v_found = row_count;
     end if;
@@ -112,7 +117,9 @@ begin
                         end as reason,
                         left(coalesce(w.subject_id, 'NULL'), 80) as example,
                         w.subject_id
-                    from (select src.subject_id::text as subject_id from (%s) as src) as w
+                    from (
+                        select (r.w).subject_id as subject_id from (select %s() as w offset 0) as r
+                    ) as w
                 ) as r
                 where r.reason is not null
                     or exists (
@@ -133,13 +140,16 @@ begin
                 group by r.reason
             ) as k
             $q$,
-            v_actor.work_query
+            v_work
         ) into v_bad_count, v_reasons, v_examples, v_done using p_actor_id;
         v_rejected := case when v_bad_count > 0 then jsonb_build_object(
             'count', v_bad_count, 'reasons', v_reasons, 'examples', v_examples
         ) end;
     end if;
 
+    -- why: checked again after the run: a wrapper altered meanwhile raises, which rolls back
+    -- what it did in the caller's subtransaction.
+    perform turing._actor_sql(p_actor_id, 'work');
     insert into turing.actor_discovery as d (
         actor_id, last_run_at, last_found, last_duration_ms, last_error, paused_until, exhausted,
         last_rejected, last_returned_done
@@ -170,4 +180,5 @@ comment on function turing._discover(integer) is
 '1024 bytes are left out alone and, with the finished subjects the query still returns, '
 'recorded in actor_discovery (last_rejected, last_returned_done) when a run reads the whole '
 'inbox. Skips (returns 0) when another transaction is discovering the same actor. Errors of '
-'the work_query propagate; callers decide whether to raise or record them.';
+'the work_query propagate; callers decide whether to raise or record them. The work_query '
+'runs as the actor''s run_as role, through its wrapper turing_actor.a<actor_id>_work.';

@@ -10,6 +10,7 @@ declare
     v_state text;
     v_message text;
     v_head text;
+    v_cursor refcursor;
 begin
     -- a trailing semicolon is harmless; anything after one is a second statement
     v_query := regexp_replace(v_query, ';\s*$', '');
@@ -31,11 +32,13 @@ begin
             using errcode = 'TR001',
             hint = 'Turing locks tickets, not domain rows; remove the locking clause.';
     end if;
-    -- why: planning the query as a subquery proves it is exactly one SELECT (a second statement or
-    -- a data-modifying statement is a syntax error there) and that it returns subject_id, without
-    -- running it.
+    -- why: opening a cursor on the query as a subquery plans it without running it and proves
+    -- it is exactly one SELECT that returns subject_id: a data-modifying statement is refused
+    -- inside a subquery, and a second statement smuggled after a `)` cannot be a cursor (EXPLAIN
+    -- or EXECUTE would have run it). It runs as the caller: register_actor calls it as run_as.
     begin
-        execute format('explain select q.subject_id from (%s) as q limit 0', v_query);
+        open v_cursor for execute format('select q.subject_id from (%s) as q limit 0', v_query);
+        close v_cursor;
     exception
         when undefined_column then
             get stacked diagnostics v_message = message_text;
@@ -51,7 +54,7 @@ begin
                 using errcode = 'TR001';
         when others then
             get stacked diagnostics v_state = returned_sqlstate, v_message = message_text;
-            if v_state = '42601' or v_message ~* 'data-modifying|syntax' then
+            if v_state in ('42601', '42P11') or v_message ~* 'data-modifying|syntax|multi-query' then
                 raise exception 'work_query of actor "%" is not one read-only SELECT: %', p_actor, v_message
                     using errcode = 'TR001',
                     hint = 'Write a single SELECT (or WITH ... SELECT) without DML and without a '
@@ -69,4 +72,4 @@ $$;
 comment on function turing._validate_work_query(text, text) is
 'Internal: returns the normalised work_query, or raises TR001 when it is not one read-only SELECT '
 'returning subject_id (DML, two statements, FOR UPDATE, no subject_id, or a query that does not '
-'plan).';
+'plan). Plans it as the caller, never running it: register_actor calls it as the run_as role.';

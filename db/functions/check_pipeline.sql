@@ -56,7 +56,12 @@ begin
             );
             if not v_exists and v_actor.work_query is not null then
                 begin
-                    execute format('select exists (%s)', v_actor.work_query) into v_exists;
+                    -- why: as the actor's run_as role, through its wrapper (invariant 14)
+                    execute format(
+                        'select exists (select from (select %s() as w offset 0) as r)',
+                        turing._actor_sql(v_actor.actor_id, 'work')
+                    ) into v_exists;
+                    perform turing._actor_sql(v_actor.actor_id, 'work');
                 exception when others then
                     v_exists := false;
                 end;
@@ -71,7 +76,9 @@ begin
         -- a work_query that scans a large table sequentially
         if v_actor.work_query is not null then
             begin
-                execute 'explain (format json) ' || v_actor.work_query into v_plan;
+                execute format('select %s()', turing._actor_sql(v_actor.actor_id, 'plan'))
+                into v_plan;
+                perform turing._actor_sql(v_actor.actor_id, 'plan');
             exception when others then
                 severity := 'error'; check_name := 'work_query_fails'; actor := v_actor.name;
                 message := 'work_query does not plan any more: ' || sqlerrm;
@@ -108,4 +115,5 @@ comment on function turing.check_pipeline(bigint) is
 'rows and finished subjects still returned are warnings), inboxes no actor writes (info: fed '
 'from outside), actors without declared inbox/outbox, disabled actors '
 'with work waiting, work_queries that no longer plan, and work_queries whose plan is a '
-'sequential scan of a table with at least p_large_table_rows rows.';
+'sequential scan of a table with at least p_large_table_rows rows. Work_queries are run and '
+'planned as each actor''s run_as role.';

@@ -57,7 +57,7 @@ begin
     -- turns that attempt into a failure (and retry) without losing the others.
     for v_row in
         select s.ticket_id, s.lease_token, s.output, o.subject_id, o.input, a.on_complete,
-            a.name as actor_name
+            a.name as actor_name, a.actor_id
         from unnest(p_ticket_ids, p_lease_tokens, p_outputs) as s (ticket_id, lease_token, output)
         inner join turing.ticket_open as o
             on o.ticket_id = s.ticket_id and o.lease_token = s.lease_token
@@ -74,8 +74,13 @@ begin
             if v_moved = 0 then
                 continue;
             end if;
-            execute format('select %s($1, $2, $3, $4)', v_row.on_complete)
+            -- why: on_complete runs as the actor's run_as role, through its wrapper, checked
+            -- before and after the call inside this subtransaction (invariant 14).
+            execute format(
+                'select %s($1, $2, $3, $4)', turing._actor_sql(v_row.actor_id, 'on_complete')
+            )
             using v_row.ticket_id, v_row.subject_id, v_row.input, v_row.output;
+            perform turing._actor_sql(v_row.actor_id, 'on_complete');
             v_ids := v_ids || v_row.ticket_id;
             v_status := v_status || 'completed'::text;
             v_errors := v_errors || null::text;
@@ -119,5 +124,6 @@ comment on function turing.complete_batch(bigint[], uuid[], jsonb[]) is
 'it moves the ticket to ticket_history, runs the actor''s on_complete (domain writes, spawns) '
 'and emits a ticket.completed event. If on_complete raises, that attempt is recorded as failed '
 '(and retried; not retried when spawn() refused a loop or a chain too deep) with the error, '
-'returned in `error`, and its effects are rolled back (invariant 5). Outputs must be '
+'returned in `error`, and its effects are rolled back (invariant 5). on_complete runs as the '
+'actor''s run_as role (invariant 14). Outputs must be '
 'JSON objects or arrays (TR007).';

@@ -25,9 +25,8 @@ begin
         $q$
         select w.subject_id, w.input
         from (
-            select src.subject_id::text as subject_id,
-                pg_catalog.to_jsonb(src) - 'subject_id' as input
-            from (%s) as src
+            select (r.w).subject_id as subject_id, (r.w).input as input
+            from (select %s() as w offset 0) as r
         ) as w
         where ($2::text is null or w.subject_id = $2)
             and not exists (
@@ -47,7 +46,9 @@ begin
                 )
             )
         $q$,
-        v_actor.work_query
+        -- why: the work_query runs as the actor's run_as role (invariant 14); the wrapper is
+        -- checked again before returning, so one altered meanwhile rolls the rerun back.
+        turing._actor_sql(v_actor.actor_id, 'work')
     ) using v_actor.actor_id, p_subject_id
     loop
         v_found := true;
@@ -57,6 +58,7 @@ begin
         ticket_id := turing._create_ticket(p_actor, v_subject, v_input, null, 'rerun', null);
         return next;
     end loop;
+    perform turing._actor_sql(v_actor.actor_id, 'work');
     if p_subject_id is not null and not v_found then
         if exists (
             select from turing.ticket_open as x
@@ -79,4 +81,5 @@ comment on function turing.rerun(text, text) is
 'that it already finished (completed or cancelled, also after retention pruned the history). '
 'Each becomes a pending ticket (source rerun) with the input the work_query gives now. Raises '
 'TR010 when the work_query does not return the subject (reset the domain status first), TR006 '
-'when it has an open ticket. Returns the subjects and their new tickets.';
+'when it has an open ticket. Returns the subjects and their new tickets. The work_query runs '
+'as the actor''s run_as role.';

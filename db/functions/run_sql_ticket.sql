@@ -16,9 +16,10 @@ declare
     v_message text;
     v_state text;
     v_error text;
+    v_actor_id integer;
 begin
-    select a.sql_function, a.name, o.subject_id, o.input
-    into v_fn, v_actor, v_subject, v_input
+    select a.sql_function, a.name, o.subject_id, o.input, a.actor_id
+    into v_fn, v_actor, v_subject, v_input, v_actor_id
     from turing.ticket_open as o
     inner join turing.actors as a on a.actor_id = o.actor_id
     where o.ticket_id = p_ticket_id and o.lease_token = p_lease_token
@@ -31,9 +32,11 @@ begin
     end if;
 
     begin
-        -- why: sql_function was resolved with to_regprocedure at registration and stored
-        -- schema-qualified; the regproc cast re-checks it exists and quotes it safely.
-        execute format('select %s($1, $2)', v_fn::regproc) into v_output using v_subject, v_input;
+        -- why: the function runs as the actor's run_as role, through its wrapper, checked
+        -- before and after the call inside this subtransaction (invariant 14).
+        execute format('select %s($1, $2)', turing._actor_sql(v_actor_id, 'sql'))
+        into v_output using v_subject, v_input;
+        perform turing._actor_sql(v_actor_id, 'sql');
         if v_output is null or jsonb_typeof(v_output) not in ('object', 'array') then
             v_error := format(
                 'actor %s: %s(%L, input) returned %s; a sql actor must return a JSON object or '
@@ -64,5 +67,6 @@ comment on function turing.run_sql_ticket(bigint, uuid) is
 'Run a claimed ticket of a sql actor: call its sql_function(subject_id, input) and save the '
 'result through complete_batch (on_complete included), all in this transaction; a raising '
 'function or a non-object result fails the attempt (retried per max_attempts) with the error '
-'returned. Fenced like complete_ticket: returns accepted = false and changes nothing when the '
+'returned; the function runs as the actor''s run_as role. Fenced like complete_ticket: returns '
+'accepted = false and changes nothing when the '
 'ticket is not running under p_lease_token.';

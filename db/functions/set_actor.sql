@@ -3,7 +3,9 @@
 create or replace function turing.set_actor(p_actor text, p_changes jsonb)
 returns integer
 language plpgsql
-security definer
+-- why: register_actor switches to the actor's run_as role, which only the caller's own session
+-- may do (SET ROLE is refused inside SECURITY DEFINER functions).
+security invoker
 set search_path = ''
 as $$
 declare
