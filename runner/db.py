@@ -116,6 +116,20 @@ class InvalidArgument(TuringError):
     sqlstate, exit_code = "TR012", Exit.USAGE
 
 
+class RunAsRefused(TuringError):
+    """An actor's SQL would not run as a role it may: a run_as that is a superuser, a member of
+    turing_owner, or a role the registrant is not a member of; or a wrapper no longer its
+    run_as role's SECURITY DEFINER function."""
+
+    sqlstate, exit_code = "TR013", Exit.REFUSED
+
+
+class WorkerNameTaken(TuringError):
+    """A worker name that belongs to a running runner, registered without its secret."""
+
+    sqlstate, exit_code = "TR014", Exit.REFUSED
+
+
 class InvalidDefinitionFile(TuringError):
     """An actor file that cannot be read as definitions (YAML syntax, shape, includes)."""
 
@@ -160,7 +174,7 @@ _BY_SQLSTATE: dict[str, type[TuringError]] = {
     for cls in (
         InvalidWorkQuery, UnknownActor, UnknownModel, ChainTooDeep, ChainLoop,
         DuplicateOpenTicket, InvalidOutput, IllegalTransition, InvalidActor, UnknownTicket,
-        DiscoverFailed, InvalidArgument,
+        DiscoverFailed, InvalidArgument, RunAsRefused, WorkerNameTaken,
     )
     if cls.sqlstate
 }
@@ -386,6 +400,10 @@ class Turing:
         self.wait_s = wait_s
         self._timeout = f"{statement_timeout_ms()}ms"
         self.actors: dict[int, ActorRuntime] = {}
+        # why: register_runner issues each worker a secret that heartbeat and release_worker
+        # must present (another runner's name gets nothing); kept here so a re-registration
+        # after a reconnect keeps the same one.
+        self._runner_secrets: dict[str, str] = {}
         self.pool = ConnectionPool(
             # why: psycopg_pool calls a callable conninfo for every new connection, so a pool
             # following the embedded server reconnects to wherever it listens now.
@@ -568,12 +586,14 @@ class Turing:
     def register_runner(self, worker: str, models: list[str], *, hostname: str | None = None,
                         pid: int | None = None, concurrency: int | None = None,
                         info: dict[str, Any] | None = None) -> None:
-        self._rows(
+        self._runner_secrets[worker] = str(self._value(
             "select turing.register_runner(p_worker => %(w)s, p_models => %(m)s, "
-            "p_hostname => %(h)s, p_pid => %(p)s, p_concurrency => %(c)s, p_info => %(i)s)",
+            "p_hostname => %(h)s, p_pid => %(p)s, p_concurrency => %(c)s, p_info => %(i)s, "
+            "p_secret => %(s)s)",
             {"w": worker, "m": models, "h": hostname, "p": pid, "c": concurrency,
-             "i": Jsonb(json.loads(redact(json.dumps(info or {}))))},
-        )
+             "i": Jsonb(json.loads(redact(json.dumps(info or {})))),
+             "s": self._runner_secrets.get(worker)},
+        ))
 
     def claim_batch(self, model: str, worker: str, limit: int, *,
                     start_now: int | None = None, discover: bool = True,
@@ -759,9 +779,10 @@ class Turing:
     def heartbeat(self, worker: str, tickets: Sequence[tuple[int, UUID]] = ()
                   ) -> dict[int, bool]:
         rows = self._rows(
-            "select * from turing.heartbeat(p_worker => %(w)s, p_ticket_ids => %(i)s, "
-            "p_lease_tokens => %(t)s)",
-            {"w": worker, "i": [t[0] for t in tickets], "t": [t[1] for t in tickets]},
+            "select * from turing.heartbeat(p_worker => %(w)s, p_secret => %(s)s, "
+            "p_ticket_ids => %(i)s, p_lease_tokens => %(t)s)",
+            {"w": worker, "s": self._runner_secrets.get(worker),
+             "i": [t[0] for t in tickets], "t": [t[1] for t in tickets]},
         )
         return {r["ticket_id"]: r["held"] for r in rows}
 
@@ -788,9 +809,10 @@ class Turing:
                        stopping: bool = True) -> int:
         return int(
             self._value(
-                "select turing.release_worker(p_worker => %(w)s, p_ticket_ids => %(i)s, "
-                "p_stopping => %(s)s)",
-                {"w": worker, "i": ticket_ids, "s": stopping},
+                "select turing.release_worker(p_worker => %(w)s, p_secret => %(k)s, "
+                "p_ticket_ids => %(i)s, p_stopping => %(s)s)",
+                {"w": worker, "k": self._runner_secrets.get(worker), "i": ticket_ids,
+                 "s": stopping},
             )
         )
 

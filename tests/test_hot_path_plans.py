@@ -22,6 +22,8 @@ BATCH = 10
 # why: a lookup by key reads each ticket of the batch a few times (pick, update, triggers);
 # a scan of the open table or of every running ticket reads OPEN_TICKETS.
 MOST_ROWS_READ = 10 * BATCH
+# the secret register_runner issued to each runner of the fixture (heartbeat needs it)
+SECRETS: dict[str, str] = {}
 
 
 def _rows_read(conn: psycopg.Connection) -> int:
@@ -52,7 +54,7 @@ def crowded(turing: Turing, conn: psycopg.Connection) -> str:
     assert found is not None and found[0] == OPEN_TICKETS
     conn.execute("analyze turing.ticket_open")
     conn.execute("select turing.register_runner('fleet', array['cpu'])")
-    conn.execute("select turing.register_runner('me', array['cpu'])")
+    SECRETS["me"] = conn.execute("select turing.register_runner('me', array['cpu'])").fetchone()[0]
     return "cpu"
 
 
@@ -95,8 +97,8 @@ def test_heartbeat_reads_its_batch_not_every_running_ticket(crowded, conn):
     mine = _my_batch_among_running(conn)
     rows, read = _measure(
         conn,
-        "select held from turing.heartbeat(%(w)s, %(i)s, %(t)s)",
-        {"w": "me", "i": [m[0] for m in mine], "t": [m[1] for m in mine]},
+        "select held from turing.heartbeat(%(w)s, %(s)s, %(i)s, %(t)s)",
+        {"w": "me", "s": SECRETS["me"], "i": [m[0] for m in mine], "t": [m[1] for m in mine]},
     )
     assert [r[0] for r in rows] == [True] * BATCH
     assert read <= MOST_ROWS_READ, f"heartbeat read {read} open tickets for {BATCH}"

@@ -80,13 +80,27 @@ def fail(conn: psycopg.Connection, leases: list[Lease], error: str) -> dict[int,
     ).fetchall())
 
 
+_SECRETS: dict[tuple[str, str], str] = {}
+
+
+def secret(conn: psycopg.Connection, worker: str) -> str:
+    """The secret of runner `worker`, registered on first use (heartbeat and release_worker
+    act only for the runner that presents it)."""
+    key = (conn.info.dbname, worker)
+    if key not in _SECRETS:
+        _SECRETS[key] = conn.execute(
+            "select turing.register_runner(p_worker => %s, p_models => '{}')", (worker,)
+        ).fetchone()[0]
+    return _SECRETS[key]
+
+
 def heartbeat(conn: psycopg.Connection, worker: str, leases: list[Lease]
               ) -> list[tuple[int, bool, Any]]:
     """(ticket_id, held, lease_expires_at) per lease, in order."""
     return conn.execute(
         "select ticket_id, held, lease_expires_at from turing.heartbeat("
-        "p_worker => %s, p_ticket_ids => %s, p_lease_tokens => %s)",
-        (worker, [t for t, _ in leases], [k for _, k in leases]),
+        "p_worker => %s, p_secret => %s, p_ticket_ids => %s, p_lease_tokens => %s)",
+        (worker, secret(conn, worker), [t for t, _ in leases], [k for _, k in leases]),
     ).fetchall()
 
 
@@ -342,8 +356,8 @@ def claim_release_reclaim(turing: Turing, conn: psycopg.Connection,
     [(claimed_id, old_token)] = claim(conn, "first", 1)
     assert claimed_id == ticket_id
     assert conn.execute(
-        "select turing.release_worker(p_worker => 'first', p_ticket_ids => %s, "
-        "p_stopping => false)", ([ticket_id],)).fetchone()[0] == 1
+        "select turing.release_worker(p_worker => 'first', p_secret => %s, p_ticket_ids => %s, "
+        "p_stopping => false)", (secret(conn, "first"), [ticket_id])).fetchone()[0] == 1
     [(again_id, token)] = claim(conn, "second", 1)
     assert (again_id, open_ticket(conn, again_id)["attempt"]) == (ticket_id, 1)
     assert token != old_token
@@ -766,8 +780,8 @@ def test_release_worker_returns_unstarted_claims_at_once(turing, conn):
     turing.register_actor(scorer(work_query=None, on_complete=None))
     for i in range(9):
         turing.submit("scorer", str(i))
-    turing.register_runner("w1", ["cpu"])
-    turing.register_runner("w2", ["cpu"])
+    secret(conn, "w1")
+    secret(conn, "w2")
     mine, theirs = claim(conn, "w1", 6), claim(conn, "w2", 3)
     started, unstarted = mine[:2], mine[2:]
     unstarted_ids = [t for t, _ in unstarted]
@@ -775,8 +789,8 @@ def test_release_worker_returns_unstarted_claims_at_once(turing, conn):
 
     # w1 stops: it names its unstarted claims, and one of w2's that it does not hold
     released = conn.execute(
-        "select turing.release_worker(p_worker => 'w1', p_ticket_ids => %s)",
-        ([*unstarted_ids, theirs[0][0]],)).fetchone()[0]
+        "select turing.release_worker(p_worker => 'w1', p_secret => %s, p_ticket_ids => %s)",
+        (secret(conn, "w1"), [*unstarted_ids, theirs[0][0]])).fetchone()[0]
     assert released == 4, "only w1's own claims"
 
     for t in unstarted_ids:  # pending again, as if never claimed: not an attempt, no error
@@ -801,7 +815,8 @@ def test_release_worker_returns_unstarted_claims_at_once(turing, conn):
 
     # w1's running calls may still finish; once they have, w1 is stopped
     assert complete(conn, started, {"done": True}) == {t: True for t, _ in started}
-    assert conn.execute("select turing.release_worker(p_worker => 'w1')").fetchone()[0] == 0
+    assert conn.execute("select turing.release_worker(p_worker => 'w1', p_secret => %s)",
+                        (secret(conn, "w1"),)).fetchone()[0] == 0
     assert conn.execute(runners).fetchall() == [("w1", "stopped"), ("w2", "running")]
     for t, _ in theirs:
         assert open_ticket(conn, t) == before[t], "w2's claims were never w1's to release"

@@ -162,8 +162,8 @@ def test_reap_and_heartbeat_count_the_deadline_the_runner_was_given(turing, conn
     assert claim_one(turing).timeout_s == 3600
     started_at = conn.execute("select started_at from turing.ticket_open where ticket_id = %s",
                               (ticket.ticket_id,)).fetchone()[0]
-    conn.execute("select turing.heartbeat('w', %s, %s)",
-                 ([ticket.ticket_id], [ticket.lease_token]))
+    turing.register_runner("w", [])
+    turing.heartbeat("w", [(ticket.ticket_id, ticket.lease_token)])
     expires = conn.execute("select lease_expires_at from turing.ticket_open where ticket_id = %s",
                            (ticket.ticket_id,)).fetchone()[0]
     assert expires == started_at + timedelta(seconds=2)
@@ -171,8 +171,7 @@ def test_reap_and_heartbeat_count_the_deadline_the_runner_was_given(turing, conn
     wait_for(lambda: conn.execute("select clock_timestamp() > %s",
                                   (expires,)).fetchone()[0],
              what="the database clock to pass the attempt's deadline")
-    conn.execute("select turing.heartbeat('w', %s, %s)",
-                 ([ticket.ticket_id], [ticket.lease_token]))
+    turing.heartbeat("w", [(ticket.ticket_id, ticket.lease_token)])
     assert turing.reap("test") == 1
     status, error, timeout = conn.execute(
         "select status, error, timeout from turing.ticket_history where ticket_id = %s",

@@ -1,6 +1,7 @@
 -- heartbeat: a runner extends the leases of the tickets it is running and says it is alive.
 create or replace function turing.heartbeat(
     p_worker text,
+    p_secret text,
     p_ticket_ids bigint[] default '{}',
     p_lease_tokens uuid[] default '{}'
 )
@@ -16,7 +17,16 @@ begin
     -- why: a heartbeat also revives a runner reap() marked lost (it was only cut off).
     update turing.runners as r
     set last_seen_at = v_now, status = case when r.status = 'lost' then 'running' else r.status end
-    where r.worker = p_worker;
+    where r.worker = p_worker
+        and r.secret_hash = pg_catalog.sha256(pg_catalog.convert_to(p_secret, 'UTF8'));
+    -- why: another runner's name (or a forged secret) gets nothing: no lease is extended.
+    if not found then
+        return query
+        select s.ticket_id, false, null::timestamptz
+        from unnest(p_ticket_ids) with ordinality as s (ticket_id, ord)
+        order by s.ord;
+        return;
+    end if;
     return query
     with src as (
         select *
@@ -47,8 +57,9 @@ begin
 end;
 $$;
 
-comment on function turing.heartbeat(text, bigint[], uuid[]) is
-'Mark the runner alive (a lost one running again) and extend the leases of the tickets it holds '
+comment on function turing.heartbeat(text, text, bigint[], uuid[]) is
+'Only with the secret register_runner issued to p_worker (otherwise nothing changes and every '
+'held is false): mark the runner alive (a lost one running again) and extend the leases of the tickets it holds '
 'to now + lease, never past started_at + timeout (the timeout fixed when the ticket started; a '
 'ticket not started yet has no deadline). '
 'held = false means that ticket is no longer this runner''s (reaped, cancelled): the runner '

@@ -1,6 +1,7 @@
 -- release_worker: graceful stop. Give a runner's unstarted claims back at once.
 create or replace function turing.release_worker(
     p_worker text,
+    p_secret text,
     p_ticket_ids bigint[] default null,
     p_stopping boolean default true
 )
@@ -15,6 +16,14 @@ declare
     v_tokens uuid [];
     v_now timestamptz := clock_timestamp();
 begin
+    -- why: another runner's name (or a forged secret) releases nothing.
+    if not exists (
+        select from turing.runners as r
+        where r.worker = p_worker
+            and r.secret_hash = pg_catalog.sha256(pg_catalog.convert_to(p_secret, 'UTF8'))
+    ) then
+        return 0;
+    end if;
     -- why: a released claim is not an attempt: it goes back to pending with the same attempt
     -- number and no error, so nothing is ever marked "interrupted".
     select array_agg(o.ticket_id), array_agg(o.lease_token) into v_ids, v_tokens
@@ -37,7 +46,8 @@ begin
 end;
 $$;
 
-comment on function turing.release_worker(text, bigint[], boolean) is
+comment on function turing.release_worker(text, text, bigint[], boolean) is
+'Only with the secret register_runner issued to p_worker (otherwise 0 and nothing changes). '
 'Graceful stop: put the worker''s claimed-but-unstarted tickets (p_ticket_ids, or all its running '
 'tickets when NULL) back to pending at once, same attempt, no error. With p_stopping the runner '
 'is marked stopping (still finishing calls) or stopped, and a runner.stopped event is sent. '
