@@ -24,7 +24,7 @@ from turing_pg.actor_files import load_definitions
 from turing_pg.db import Turing
 
 HERE = Path(__file__).resolve().parent
-SCHEMA_FILES = ("schema.sql", "functions.sql")
+SCHEMA_FILES = ("schema.sql", "functions.sql", "pipeline_role.sql")
 SEED_FILE = HERE / "seed_skills.csv"
 
 

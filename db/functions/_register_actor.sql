@@ -128,11 +128,11 @@ begin
             using errcode = 'TR009', hint = 'e.g. {"temperature": 0, "num_predict": 256}';
     end if;
     -- why: functions are stored resolved (schema-qualified, quoted by regproc), so a later
-    -- search_path cannot make the name point at another function.
+    -- search_path cannot make the name point at another function. Looked up in the catalogue,
+    -- not with to_regprocedure: turing_owner has no USAGE on the pipeline's schema (run_as
+    -- has, and register_actor's wrapper, created as run_as, calls the function).
     if v_spec ? 'sql_function' then
-        v_bad := pg_catalog.to_regprocedure(
-            (v_spec ->> 'sql_function') || '(text, jsonb)'
-        )::oid::regproc::text;
+        v_bad := turing._resolve_function(v_spec ->> 'sql_function', '{text,jsonb}');
         if v_bad is null then
             raise exception 'actor "%": sql_function %(text, jsonb) does not exist', v_name,
                 v_spec ->> 'sql_function'
@@ -143,9 +143,7 @@ begin
         v_spec := v_spec || jsonb_build_object('sql_function', v_bad);
     end if;
     if v_spec ? 'on_complete' then
-        v_bad := pg_catalog.to_regprocedure(
-            (v_spec ->> 'on_complete') || '(bigint, text, jsonb, jsonb)'
-        )::oid::regproc::text;
+        v_bad := turing._resolve_function(v_spec ->> 'on_complete', '{bigint,text,jsonb,jsonb}');
         if v_bad is null then
             raise exception 'actor "%": on_complete function %(bigint, text, jsonb, jsonb) does not exist',
                 v_name, v_spec ->> 'on_complete'

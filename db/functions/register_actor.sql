@@ -25,7 +25,8 @@ begin
             'select src.subject_id::text, pg_catalog.to_jsonb(src) - ''subject_id'' from ('
             || v_actor.work_query || e'\n) as src'
         ) || format(
-            'create function turing_actor.%I() returns jsonb language plpgsql stable '
+            -- why: volatile because EXPLAIN is refused in a stable function; it only plans.
+            'create function turing_actor.%I() returns jsonb language plpgsql volatile '
             'security definer set search_path = '''' as %L',
             'a' || v_id || '_plan',
             format(
