@@ -1,7 +1,7 @@
 -- _resolve_function: a schema-qualified function name with given argument types, as regproc
 -- prints it, found in the catalogue without needing USAGE on its schema (the owner has none on
 -- a pipeline's schema; the actor's run_as role calls the function).
-create or replace function turing._resolve_function(p_name text, p_args regtype [])
+create or replace function turing._resolve_function(p_name text, p_args regtype[])
 returns text
 language plpgsql
 stable
@@ -29,6 +29,6 @@ begin
 end;
 $$;
 
-comment on function turing._resolve_function(text, regtype []) is
+comment on function turing._resolve_function(text, regtype[]) is
 'Internal: the function schema.name(p_args) as regproc text (quoted, qualified), or NULL when '
 'the name is not schema-qualified or no such function exists.';

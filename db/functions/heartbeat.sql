@@ -59,8 +59,8 @@ $$;
 
 comment on function turing.heartbeat(text, text, bigint[], uuid[]) is
 'Only with the secret register_runner issued to p_worker (otherwise nothing changes and every '
-'held is false): mark the runner alive (a lost one running again) and extend the leases of the tickets it holds '
-'to now + lease, never past started_at + timeout (the timeout fixed when the ticket started; a '
-'ticket not started yet has no deadline). '
+'held is false): mark the runner alive (a lost one running again) and extend the leases of '
+'the tickets it holds to now + lease, never past started_at + timeout (the timeout fixed '
+'when the ticket started; a ticket not started yet has no deadline). '
 'held = false means that ticket is no longer this runner''s (reaped, cancelled): the runner '
 'should stop it; its result would be discarded anyway.';
