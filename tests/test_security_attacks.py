@@ -507,3 +507,72 @@ def test_the_demo_actors_run_as_the_demo_role(turing, conn):
         "select distinct r.rolname, r.rolsuper from pg_proc p join pg_roles r on "
         "r.oid = p.proowner where p.pronamespace = 'turing_actor'::regnamespace"
     ).fetchall() == [("taxonomy_pipeline", False)]
+
+
+# -- production: the database belongs to a non-superuser installer --------------------------------
+
+
+def test_a_non_superuser_owner_installs_turing_and_actors_run_as_their_role(pg_server, template_db):
+    """As the README says for production: a login that owns the database and may create roles
+    (no superuser) runs `db up`; an admin registers an actor that runs as its pipeline role."""
+    from turing_pg import schema
+
+    s = uuid.uuid4().hex[:8]
+    installer, admin, app, db = (f"atk_installer_{s}", f"atk_admin_{s}", f"atk_app_{s}",
+                                 f"atk_db_{s}")
+    ident = sql.Identifier
+    with psycopg.connect(pg_server, autocommit=True) as su:
+        # the README's recipe: turing_owner exists (the template made it) and the installer is
+        # in it, since from PostgreSQL 16 on CREATEROLE alone cannot grant a role made by others
+        su.execute(sql.SQL("create role {} login createrole in role turing_owner").format(
+            ident(installer)))
+        su.execute(sql.SQL("create database {} owner {}").format(ident(db), ident(installer)))
+    params = conninfo_to_dict(pg_server)
+    params.update(dbname=db, user=installer)
+    installer_dsn = make_conninfo(**params)
+    try:
+        schema.upgrade(installer_dsn)
+        assert schema.upgrade(installer_dsn) == [
+            "re-applied functions, triggers, views and privileges"]
+        with psycopg.connect(installer_dsn, autocommit=True) as cx:
+            # why: as the superuser: turing_admin was made by another install of this cluster
+            with psycopg.connect(pg_server, autocommit=True) as su:
+                su.execute(sql.SQL("create role {} login in role turing_admin").format(
+                    ident(admin)))
+            cx.execute(sql.SQL("create role {} nologin").format(ident(app)))
+            cx.execute(sql.SQL("grant {} to {}").format(ident(app), ident(admin)))
+            cx.execute("create schema shop; create table shop.orders (id integer primary key, "
+                       "status text not null default 'new', note text); insert into shop.orders "
+                       "(id) select g from generate_series(1, 3) g; create function "
+                       "shop.order_done(bigint, text, jsonb, jsonb) returns void language sql as "
+                       "$$ update shop.orders set status = 'done', note = $4 ->> 'note' "
+                       "where id = $2::integer $$")
+            cx.execute(sql.SQL("grant usage on schema shop to {a}; grant select, update on "
+                               "shop.orders to {a}").format(a=ident(app)))
+            assert cx.execute(
+                "select distinct r.rolname from pg_proc p join pg_roles r on r.oid = p.proowner "
+                "where p.pronamespace = 'turing'::regnamespace").fetchall() == [("turing_owner",)]
+        params.update(user=admin)
+        with Turing(make_conninfo(**params), max_size=1) as t:
+            t.register_actor(dict(name="orders", kind="script", script="cat", model="cpu",
+                                  run_as=app, on_complete="shop.order_done",
+                                  work_query="select o.id as subject_id from shop.orders as o "
+                                             "where o.status = 'new'"))
+            assert t.discover("orders") == 3
+            t.register_runner("w", ["cpu"])
+            claimed = t.claim_batch("cpu", "w", 3)
+            outcomes = t.complete_batch([(c.ticket_id, c.lease_token, {"note": "ok"})
+                                         for c in claimed])
+            assert [o.accepted for o in outcomes] == [True] * 3
+            with pytest.raises(TuringError) as caught:
+                t.register_actor(dict(name="sneaky", kind="script", script="cat", model="cpu",
+                                      run_as=installer, work_query="select 1 as subject_id"))
+            assert caught.value.sqlstate == "TR013"
+        with psycopg.connect(installer_dsn, autocommit=True) as cx:
+            assert cx.execute("select count(*) from shop.orders where note = 'ok'"
+                              ).fetchone() == (3,)
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as su:
+            su.execute(sql.SQL("drop database if exists {} with (force)").format(ident(db)))
+            for role in (admin, app, installer):
+                su.execute(sql.SQL("drop role if exists {}").format(ident(role)))

@@ -9,12 +9,14 @@ do $roles$
 begin
     if not exists (select from pg_catalog.pg_roles where rolname = 'turing_owner') then
         create role turing_owner nologin nosuperuser nocreatedb nocreaterole noinherit;
+        -- why: only here: from PostgreSQL 16 on, commenting needs ADMIN on the role, which its
+        -- creator has and a later installer (who was granted membership only) has not.
+        comment on role turing_owner is
+        'Owns Turing''s schema, tables and functions (SECURITY DEFINER functions run as it). '
+        'No login, no superuser; actors'' SQL never runs as it.';
     end if;
 end;
 $roles$;
-comment on role turing_owner is
-'Owns Turing''s schema, tables and functions (SECURITY DEFINER functions run as it). No login, '
-'no superuser; actors'' SQL never runs as it.';
 
 -- why: the installer must be able to act as the owner to hand objects to it (ALTER ... OWNER
 -- needs membership); a superuser already can.
