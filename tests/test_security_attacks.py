@@ -29,7 +29,7 @@ RUNNER_API = {
     "claim_batch", "start_tickets", "report_model_load", "return_tickets", "top_up",
     "discover_due", "report_backend", "maintain", "complete_ticket", "complete_batch",
     "fail_ticket", "fail_batch", "heartbeat", "register_runner", "release_worker", "reap",
-    "startup_state", "model_backlog", "run_sql_ticket",
+    "startup_state", "model_backlog", "run_sql_ticket", "compact_counts",
 }
 
 
