@@ -38,42 +38,16 @@ class Allowed:
     reason: str
 
 
-# why: running SQL that the actor's registrant wrote is what these functions are for; a query
-# cannot be quoted. _validate_work_query proves at registration that it is one read-only SELECT,
-# and only turing_admin may register actors.
-_WORK_QUERY = (
-    "the work_query is the actor's own SELECT, executed by design; validated as one read-only "
-    "SELECT by _validate_work_query at registration, which only turing_admin may call"
-)
-
 ALLOWED: tuple[Allowed, ...] = (
-    Allowed("turing._discover", "text type variable is not sanitized", "v_actor.work_query",
-            _WORK_QUERY),
-    Allowed("turing.rerun", "text type variable is not sanitized", "v_actor.work_query",
-            _WORK_QUERY),
-    Allowed("turing._validate_work_query", "text type variable is not sanitized",
-            "explain select q.subject_id from (%s)", _WORK_QUERY),
-    Allowed("turing.check_pipeline", "text type variable is not sanitized",
-            "select exists (%s)", _WORK_QUERY),
-    Allowed("turing.check_pipeline", "text type variable is not sanitized",
-            "'explain (format json) ' || v_actor.work_query", _WORK_QUERY),
-    # why: plpgsql_check cannot see what dynamic SQL does, so it proposes STABLE. Both functions
-    # run arbitrary user SQL (EXPLAIN, exists(...)); a volatility change would change their
+    # why: plpgsql_check cannot see what dynamic SQL does, so it proposes STABLE. It runs the
+    # actor's exists() and EXPLAIN through wrappers; a volatility change would change its
     # snapshot behaviour and is not a lint fix.
-    Allowed("turing._validate_work_query", "routine is marked as VOLATILE, should be STABLE",
-            "cannot to determine volatility of used dynamic SQL",
-            "false positive: volatility of the user's dynamic SQL is unknown"),
     Allowed("turing.check_pipeline", "routine is marked as VOLATILE, should be STABLE",
             "cannot to determine volatility of used dynamic SQL",
             "false positive: volatility of the user's dynamic SQL is unknown"),
-    # why: on_complete is stored as `to_regprocedure(...)::oid::regproc::text` by register_actor
-    # (resolved, schema-qualified, quoted), so %s splices a canonical function name.
-    Allowed("turing.complete_batch", "text type variable is not sanitized",
-            "format('select %s($1, $2, $3, $4)', v_row.on_complete)",
-            "on_complete holds a regproc-canonical name written only by register_actor"),
     # why: the statement's column lists are built from turing.actor_fields with quote_ident /
     # %I, and the values travel as the bound parameter $1, never spliced into the text.
-    Allowed("turing.register_actor", "text type variable is not sanitized",
+    Allowed("turing._register_actor", "text type variable is not sanitized",
             "jsonb_populate_record(null::turing.actors",
             "identifiers quoted with quote_ident/%I from the catalogue; values bound as $1"),
 )

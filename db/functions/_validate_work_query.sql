@@ -3,6 +3,9 @@
 create or replace function turing._validate_work_query(p_actor text, p_work_query text)
 returns text
 language plpgsql
+-- why: stable, so that even a statement the checks below missed could not write (a stable
+-- function's SQL runs read-only); it only plans the query.
+stable
 set search_path = ''
 as $$
 declare

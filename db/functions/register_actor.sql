@@ -11,8 +11,8 @@ as $$
 declare
     v_id integer;
     v_actor turing.actors%rowtype;
-    v_me text := current_user;
-    v_ddl text [] := '{}';
+    v_me text := current_user::text;
+    v_ddl text [] := '{}'::text [];
     v_statement text;
 begin
     v_id := turing._register_actor(p_spec, current_user);
