@@ -66,6 +66,25 @@ def pg_server() -> Iterator[str]:
         shutil.rmtree(home, ignore_errors=True)
 
 
+def use_test_pipeline_role(dsn: str) -> None:
+    """Make turing_test_app the run_as of actors registered without one, with every privilege
+    on what the tests create in public. Why: an actor's SQL never runs as a superuser
+    (invariant 14) and the tests register actors as one; their domain tables belong to one
+    pipeline role instead, as an operator's would (README, roles)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "do $$ begin if not exists (select from pg_roles where rolname = 'turing_test_app') "
+            "then create role turing_test_app nologin; end if; end $$"
+        )
+        conn.execute("insert into turing.settings (key, value) values "
+                     "('default_run_as', 'turing_test_app') on conflict (key) do nothing")
+        conn.execute("grant usage, create on schema public to turing_test_app")
+        for kind in ("tables", "sequences"):
+            conn.execute(sql.SQL(
+                "alter default privileges in schema public grant all on {} to turing_test_app"
+            ).format(sql.SQL(kind)))
+
+
 @pytest.fixture(scope="session")
 def template_db(pg_server: str) -> str:
     """Build the template once: migrations, PGMQ, functions, views, grants."""
@@ -74,21 +93,7 @@ def template_db(pg_server: str) -> str:
             sql.Identifier(TEMPLATE)))
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(TEMPLATE)))
     schema.upgrade(_with_db(pg_server, TEMPLATE))
-    # why: an actor's SQL never runs as a superuser (invariant 14), and the tests register
-    # actors as one; their domain tables (in public) belong to one pipeline role instead, as
-    # an operator's would (README, roles).
-    with psycopg.connect(_with_db(pg_server, TEMPLATE), autocommit=True) as conn:
-        conn.execute(
-            "do $$ begin if not exists (select from pg_roles where rolname = 'turing_test_app') "
-            "then create role turing_test_app nologin; end if; end $$"
-        )
-        conn.execute("insert into turing.settings (key, value) values "
-                     "('default_run_as', 'turing_test_app')")
-        conn.execute("grant usage, create on schema public to turing_test_app")
-        for kind in ("tables", "sequences"):
-            conn.execute(sql.SQL(
-                "alter default privileges in schema public grant all on {} to turing_test_app"
-            ).format(sql.SQL(kind)))
+    use_test_pipeline_role(_with_db(pg_server, TEMPLATE))
     return TEMPLATE
 
 

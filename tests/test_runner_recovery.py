@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import wait_for
+from conftest import use_test_pipeline_role, wait_for
 from test_runner import QWEN, completed, fake_models, history, llm_actor, open_count, submit_many
 
 from turing_pg import schema
@@ -146,6 +146,7 @@ def own_server() -> Any:
     info = server.ensure_running()
     dsn = info.dsn()
     schema.upgrade(dsn)
+    use_test_pipeline_role(dsn)
     try:
         yield server, dsn
     finally:

@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import wait_for
+from conftest import use_test_pipeline_role, wait_for
 from test_cli import run as turing_cli
 from test_runner import QWEN, completed, history, llm_actor, open_count, submit_many
 from test_runner_actors import script_actor
@@ -39,6 +39,7 @@ def own_server() -> Iterator[EmbeddedServer]:
     home = Path(tempfile.mkdtemp(prefix="turing-chaos-"))
     server = EmbeddedServer(home)
     schema.upgrade(server.ensure_running().dsn())
+    use_test_pipeline_role(server.ensure_running().dsn())
     try:
         yield server
     finally:
