@@ -711,8 +711,8 @@ class Turing:
         """After a claim that broke off: give back this worker's running tickets it does not
         hold (the lost claim's), nothing charged."""
         return int(self._value(
-            "select turing.release_unheld(p_worker => %(w)s, p_held => %(h)s)",
-            {"w": worker, "h": list(held)}))
+            "select turing.release_unheld(p_worker => %(w)s, p_secret => %(s)s, p_held => %(h)s)",
+            {"w": worker, "s": self._runner_secrets.get(worker), "h": list(held)}))
 
     def report_backend(self, worker: str, backend: str, model: str, up: bool,
                        error: str | None = None, setting: str | None = None) -> None:

@@ -436,6 +436,8 @@ def test_a_claim_whose_answer_was_lost_is_given_back_uncharged(turing, conn, job
     the runner names what it holds, and release_unheld gives the rest of its running tickets
     back as they were (attempt 1, started or not), leaving other runners' work alone."""
     turing.register_actor(scorer(work_query=None))
+    turing.register_runner("runner-a", ["cpu"])
+    turing.register_runner("runner-b", ["cpu"])
     for i in range(1, 6):
         turing.submit("scorer", str(i))
     held = turing.claim_batch("cpu", "runner-a", 1)  # the answer it did get

@@ -29,7 +29,7 @@ RUNNER_API = {
     "claim_batch", "start_tickets", "report_model_load", "return_tickets", "top_up",
     "discover_due", "report_backend", "maintain", "complete_ticket", "complete_batch",
     "fail_ticket", "fail_batch", "heartbeat", "register_runner", "release_worker", "reap",
-    "startup_state", "model_backlog", "run_sql_ticket", "compact_counts",
+    "startup_state", "model_backlog", "run_sql_ticket", "compact_counts", "release_unheld",
 }
 
 
@@ -443,6 +443,8 @@ def test_another_runners_name_gets_nothing(cast, conn):
                 "select turing.release_worker(p_worker => 'victim', p_secret => %s)", (guess,)
             ).fetchone()[0]
             assert released == 0
+            assert cx.execute(
+                "select turing.release_unheld('victim', %s, '{}')", (guess,)).fetchone()[0] == 0
             held = cx.execute(
                 "select held from turing.heartbeat('victim', %s, %s, %s)",
                 (guess, [t.ticket_id for t in claimed], [t.lease_token for t in claimed]),

@@ -1,6 +1,6 @@
 -- 0015: a runner's calls are bound to the runner that registered. register_runner issues a
--- secret (only its sha256 is stored); heartbeat and release_worker act only for the caller that
--- presents it, and a running runner's name cannot be registered again without it.
+-- secret (only its sha256 is stored); heartbeat, release_worker and release_unheld act only for
+-- the caller that presents it, and a running runner's name cannot be registered again without it.
 
 alter table turing.runners add column secret_hash bytea;
 comment on column turing.runners.secret_hash is
@@ -12,3 +12,4 @@ comment on column turing.runners.secret_hash is
 drop function if exists turing.register_runner(text, text[], text, integer, integer, jsonb);
 drop function if exists turing.heartbeat(text, bigint[], uuid[]);
 drop function if exists turing.release_worker(text, bigint[], boolean);
+drop function if exists turing.release_unheld(text, bigint[]);
