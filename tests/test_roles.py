@@ -34,7 +34,8 @@ def run(*args: str, dsn: str, stdin: str = "") -> subprocess.CompletedProcess[st
 
 @pytest.fixture
 def logins(dsn: str, conn: psycopg.Connection) -> Iterator[dict[str, str]]:
-    """role -> the DSN of a fresh login that is a member of it (and of nothing else)."""
+    """role -> the DSN of a fresh login that is a member of it (and of nothing else; the admin
+    also of the tests' pipeline role)."""
     tag = uuid.uuid4().hex[:8]
     made = {}
     for role in ("turing_viewer", "turing_runner", "turing_admin"):
@@ -42,6 +43,10 @@ def logins(dsn: str, conn: psycopg.Connection) -> Iterator[dict[str, str]]:
         password = f"pw-{uuid.uuid4().hex}"
         conn.execute(sql.SQL("create role {} login password {} in role {}").format(
             sql.Identifier(login), sql.Literal(password), sql.Identifier(role)))
+        if role == "turing_admin":
+            # why: an admin registers actors that run as the pipeline's role (settings
+            # default_run_as in the tests), so the operator makes it a member (README, roles)
+            conn.execute(sql.SQL("grant turing_test_app to {}").format(sql.Identifier(login)))
         params = conninfo_to_dict(dsn)
         params.update(user=login, password=password)
         made[role] = (login, make_conninfo(**params))
