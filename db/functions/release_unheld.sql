@@ -1,7 +1,7 @@
 -- release_unheld: a runner whose claim broke off (the connection died as it committed) gives
 -- back what the database says it claimed but it does not hold: nothing of it ever ran here.
 create or replace function turing.release_unheld(
-    p_worker text, p_secret text, p_held bigint []
+    p_worker text, p_secret text, p_held bigint[]
 )
 returns integer
 language plpgsql

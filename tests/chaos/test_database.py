@@ -72,23 +72,31 @@ def assert_healed(conn: psycopg.Connection, runner: Any, actors: dict[str, int])
     assert runner.proc.poll() is None, "the runner kept running"
 
 
-@pytest.mark.parametrize("old_port", ["free", "taken"])
-def test_embedded_database_stopped_and_started_again_runner_follows_it(
-        own_server: EmbeddedServer, fake_ollama: Any, start_runner: Any, old_port: str) -> None:
-    server = own_server
+def drain_on_own_server(server: EmbeddedServer, fake_ollama: Any, start_runner: Any, n: int,
+                        lease: str) -> tuple[dict[str, str], Any]:
+    """n slow LLM tickets (2 s calls, 2 at once) on the test's own server, and a runner
+    started without --dsn, so it resolves the embedded server of TURING_HOME; returns the
+    environment of the test's CLI calls and the runner, once two calls are in flight."""
     env = {"TURING_HOME": str(server.home), "TURING_DSN": ""}
     dsn = server.running().dsn()
     fake = fake_ollama(models=slow_models(2.0), time_scale=1.0, num_parallel=2)
     with Turing(dsn) as t, psycopg.connect(dsn, autocommit=True) as c:
         c.execute(EFFECTS_DDL)
         t.register_actor(llm_actor("classify", QWEN, on_complete="public.record_effect",
-                                   timeout="120 seconds", lease="60 seconds"))
-        submit_many(t, "classify", 8)
-    # no --dsn and no TURING_DSN: the runner resolves the embedded server of TURING_HOME
+                                   timeout="120 seconds", lease=lease))
+        submit_many(t, "classify", n)
     runner = start_runner("--model", QWEN, "--concurrency", "2", "--batch", "2",
                           "--ollama-host", fake.base_url, env=env)
     assert runner.wait_event("config")[0]["dsn_from"] == "embedded"
     runner.wait_event("start", count=2)  # two calls in flight, two claims waiting
+    return env, runner
+
+
+@pytest.mark.parametrize("old_port", ["free", "taken"])
+def test_embedded_database_stopped_and_started_again_runner_follows_it(
+        own_server: EmbeddedServer, fake_ollama: Any, start_runner: Any, old_port: str) -> None:
+    server = own_server
+    env, runner = drain_on_own_server(server, fake_ollama, start_runner, 8, "60 seconds")
     port = server.running().port
     assert turing_cli("db", "stop", env=env).stdout.strip() == "stopped"
     runner.wait_event("db_unavailable", timeout=20)
@@ -200,17 +208,7 @@ def test_a_restart_longer_than_the_lease_charges_nothing(
     was down. The first reap after the new start leaves them to their holder, which
     heartbeats and reports them with their tokens: nothing is charged."""
     server = own_server
-    env = {"TURING_HOME": str(server.home), "TURING_DSN": ""}
-    dsn = server.running().dsn()
-    fake = fake_ollama(models=slow_models(2.0), time_scale=1.0, num_parallel=2)
-    with Turing(dsn) as t, psycopg.connect(dsn, autocommit=True) as c:
-        c.execute(EFFECTS_DDL)
-        t.register_actor(llm_actor("classify", QWEN, on_complete="public.record_effect",
-                                   timeout="120 seconds", lease="2 seconds"))
-        submit_many(t, "classify", 6)
-    runner = start_runner("--model", QWEN, "--concurrency", "2", "--batch", "2",
-                          "--ollama-host", fake.base_url, env=env)
-    runner.wait_event("start", count=2)
+    env, runner = drain_on_own_server(server, fake_ollama, start_runner, 6, "2 seconds")
     assert turing_cli("db", "stop", env=env).stdout.strip() == "stopped"
     runner.wait_event("db_unavailable", timeout=20)
     time.sleep(5)  # more than twice the lease
