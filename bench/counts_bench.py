@@ -38,10 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import harness
 import psycopg
 from harness import MP, BenchServer, machine_facts, server_facts
 
-from turing_pg import schema
 from turing_pg.db import Turing
 
 REPO = Path(__file__).resolve().parent.parent
@@ -93,7 +93,7 @@ def _actor_spec(name: str, model: str) -> dict[str, Any]:
 
 
 def setup(dsn: str, before: bool) -> None:
-    schema.upgrade(dsn)
+    harness.upgrade(dsn)
     with Turing(dsn, max_size=1) as t:
         for name, model in ACTORS:
             t.register_actor(_actor_spec(name, model))
@@ -254,7 +254,7 @@ def storm(dsn: str, clients: int, seconds: float, processes: int, compact: bool
 
 
 def bulk_submit(dsn: str, n: int, singles: int) -> dict[str, Any]:
-    schema.upgrade(dsn)
+    harness.upgrade(dsn)
     with Turing(dsn, max_size=1) as t:
         t.register_actor(dict(name="bulk", kind="script", script="true", model="bulk"))
         t.register_actor(dict(name="single", kind="script", script="true", model="bulk"))

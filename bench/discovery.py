@@ -12,10 +12,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import harness
 import psycopg
 from harness import claim_and_complete, execute
-
-from turing_pg import schema
 
 ACTOR = "classify_postings"
 MODEL = "qwen2.5:7b"
@@ -47,7 +46,7 @@ WORK_QUERY = "select id as subject_id, title from public.postings where status =
 def setup_domain(dsn: str, rows: int, pending: int) -> float:
     """The domain table with `pending` rows of `rows` in status 'fetched'. Returns seconds."""
     started = time.perf_counter()
-    schema.upgrade(dsn)
+    harness.upgrade(dsn)
     execute(dsn, *DOMAIN_DDL)
     every = max(rows // pending, 1)
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -72,7 +71,9 @@ def register(dsn: str, buffer_size: int, name: str = ACTOR) -> None:
             "p_batch_size => %(k)s, p_inbox => array['fetched'], p_outbox => array['classified'])",
             {"n": name, "m": MODEL, "q": WORK_QUERY, "b": buffer_size, "k": BATCH},
         )
-        conn.execute("select turing.register_runner(p_worker => %(w)s, p_models => %(m)s)",
+        # why: once per database; a second registration of a running name needs its secret
+        conn.execute("select turing.register_runner(p_worker => %(w)s, p_models => %(m)s) "
+                     "where not exists (select from turing.runners where worker = %(w)s)",
                      {"w": WORKER, "m": [MODEL]})
 
 

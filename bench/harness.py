@@ -21,6 +21,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from turing_pg import schema
 from turing_pg.pgserver import EmbeddedServer
 
 # why: spawn, not fork: a worker must never inherit the parent's libpq sockets, and every worker
@@ -260,3 +261,14 @@ def stopwatch() -> Iterator[list[float]]:
         yield box
     finally:
         box.append(time.perf_counter() - start)
+
+
+BENCH_ROLE = "turing_bench_app"
+
+
+def upgrade(dsn: str) -> None:
+    """Turing's schema in a bench database, with turing_bench_app as the run_as of the actors
+    the benchmarks register (as a superuser, which is refused as a run_as; README, roles)."""
+    schema.upgrade(dsn)
+    schema.use_pipeline_role(dsn, BENCH_ROLE)
+

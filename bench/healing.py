@@ -34,11 +34,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import harness
 import psycopg
 from harness import machine_facts
 from recovery import wait_until, write_section
 
-from turing_pg import schema
 from turing_pg.db import Turing
 from turing_pg.fake_ollama import FakeConfig, FakeOllama, ModelSpec
 from turing_pg.pgserver import EmbeddedServer
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             c.execute("create database heal_ollama")
             c.execute("create database heal_claims")
         for db in ("heal_ollama", "heal_claims"):
-            schema.upgrade(base(db))
+            harness.upgrade(base(db))
         ollama = ollama_rounds(base("heal_ollama"), args.rounds, workdir)
         claims = slow_query_figures(base("heal_claims"))
     finally:

@@ -13,12 +13,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import harness
 import psycopg
 from harness import Latency, claim_and_complete, execute, scalar
 from psycopg.types.json import Jsonb
 from psycopg.types.string import TextLoader
-
-from turing_pg import schema
 
 # name, kind, model, inbox, outbox: the taxonomy pipeline of the story, in six steps.
 PIPELINE: tuple[tuple[str, str, str, list[str], list[str]], ...] = (
@@ -89,7 +88,7 @@ cross join lateral (
 
 def setup_pipeline(dsn: str) -> dict[str, int]:
     """Schema, the six actors and a runner; returns actor ids by name."""
-    schema.upgrade(dsn)
+    harness.upgrade(dsn)
     ids: dict[str, int] = {}
     with psycopg.connect(dsn, autocommit=True) as conn:
         for name, kind, model, inbox, outbox in PIPELINE:

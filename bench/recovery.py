@@ -39,10 +39,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import harness
 import psycopg
 from harness import machine_facts
 
-from turing_pg import schema
 from turing_pg.db import Turing
 from turing_pg.fake_ollama import FakeConfig, FakeOllama, ModelSpec
 from turing_pg.pgserver import EmbeddedServer
@@ -135,7 +135,7 @@ def one_round(server: EmbeddedServer, fault: str, env: dict[str, str]) -> dict[s
 def run(rounds: int, workdir: Path) -> dict[str, list[dict[str, float]]]:
     home = workdir / "home"
     server = EmbeddedServer(home)
-    schema.upgrade(server.ensure_running().dsn())
+    harness.upgrade(server.ensure_running().dsn())
     fake = FakeOllama(FakeConfig(models=[ModelSpec(name=MODEL, load_s=0.0, decode_tok_s=200.0)],
                                  time_scale=1.0, num_parallel=4)).start()
     env = {**os.environ, "TURING_HOME": str(home), "TURING_DSN": ""}

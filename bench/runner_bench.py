@@ -36,13 +36,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import harness
 import httpx
 import ollama
 import psycopg
 from harness import BenchServer, machine_facts
 from harness import percentile as sorted_percentile
 
-from turing_pg import schema
 from turing_pg.db import Turing
 from turing_pg.prompt import render
 
@@ -107,7 +107,7 @@ class Pg(BenchServer):
 
     def database(self, name: str) -> str:
         dsn = self.create_database(name)
-        schema.upgrade(dsn)
+        harness.upgrade(dsn)
         return dsn
 
     def facts(self) -> dict[str, str]:

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from multiprocessing.synchronize import Barrier
 from typing import Any, Protocol
 
+import harness
 import psycopg
 from harness import WorkerReport, execute, scalar
-
-from turing_pg import schema
 
 
 class Queue(Protocol):
@@ -86,7 +85,7 @@ class TuringQueue:
 
     def setup(self) -> None:
         # why: the databases are shared by both Turing variants; upgrade is idempotent.
-        schema.upgrade(self.dsn)
+        harness.upgrade(self.dsn)
         execute(self.dsn, SUBJECTS_DDL)
 
     def load(self, n: int, batch: int, workers: int) -> dict[str, Any]:

@@ -233,3 +233,25 @@ def status(dsn: str) -> SchemaStatus:
     versions = {v for v, _ in applied}
     pending = [(m.version, m.name) for m in migrations() if m.version not in versions]
     return SchemaStatus(applied, pending, pgmq, server_version)
+
+
+def use_pipeline_role(dsn: str, role: str) -> None:
+    """For development databases, tests and benchmarks: make `role` (created NOLOGIN if
+    missing) the run_as of actors registered without one, with every privilege on the tables
+    and sequences created in schema public from now on by the calling role. Why: an actor's SQL
+    never runs as a superuser (invariant 14), and these register actors as one; production
+    pipelines name their own run_as role with only what its tables need (README, roles)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL(
+            "do $$ begin if not exists (select from pg_roles where rolname = {r}) "
+            "then create role {i} nologin; end if; end $$"
+        ).format(r=sql.Literal(role), i=sql.Identifier(role)))
+        conn.execute("insert into turing.settings (key, value) values ('default_run_as', %s) "
+                     "on conflict (key) do nothing", (role,))
+        conn.execute(sql.SQL("grant usage, create on schema public to {}").format(
+            sql.Identifier(role)))
+        for kind in ("tables", "sequences"):
+            conn.execute(sql.SQL(
+                "alter default privileges in schema public grant all on {} to {}"
+            ).format(sql.SQL(kind), sql.Identifier(role)))
+

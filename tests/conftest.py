@@ -67,22 +67,9 @@ def pg_server() -> Iterator[str]:
 
 
 def use_test_pipeline_role(dsn: str) -> None:
-    """Make turing_test_app the run_as of actors registered without one, with every privilege
-    on what the tests create in public. Why: an actor's SQL never runs as a superuser
-    (invariant 14) and the tests register actors as one; their domain tables belong to one
-    pipeline role instead, as an operator's would (README, roles)."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(
-            "do $$ begin if not exists (select from pg_roles where rolname = 'turing_test_app') "
-            "then create role turing_test_app nologin; end if; end $$"
-        )
-        conn.execute("insert into turing.settings (key, value) values "
-                     "('default_run_as', 'turing_test_app') on conflict (key) do nothing")
-        conn.execute("grant usage, create on schema public to turing_test_app")
-        for kind in ("tables", "sequences"):
-            conn.execute(sql.SQL(
-                "alter default privileges in schema public grant all on {} to turing_test_app"
-            ).format(sql.SQL(kind)))
+    """turing_test_app is the run_as of the tests' actors (registered as a superuser, which is
+    refused as a run_as): schema.use_pipeline_role."""
+    schema.use_pipeline_role(dsn, "turing_test_app")
 
 
 @pytest.fixture(scope="session")
