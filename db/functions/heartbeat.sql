@@ -18,7 +18,7 @@ begin
     update turing.runners as r
     set last_seen_at = v_now, status = case when r.status = 'lost' then 'running' else r.status end
     where r.worker = p_worker
-        and r.secret_hash = pg_catalog.sha256(pg_catalog.convert_to(p_secret, 'UTF8'));
+        and r.secret_hash = turing._secret_hash(p_secret);
     -- why: another runner's name (or a forged secret) gets nothing: no lease is extended.
     if not found then
         return query

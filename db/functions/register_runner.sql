@@ -33,7 +33,7 @@ begin
     -- why: the row lock orders two registrations of one name; the second sees the first's secret.
     select * into v_known from turing.runners as r where r.worker = p_worker for update;
     if v_known.secret_hash is null or v_secret is null
-        or pg_catalog.sha256(pg_catalog.convert_to(v_secret, 'UTF8')) <> v_known.secret_hash then
+        or turing._secret_hash(v_secret) <> v_known.secret_hash then
         -- why: a name is taken over only from a runner that is gone (stopped, or lost to reap());
         -- a running one keeps it, so another runner's name gets nothing.
         if v_known.secret_hash is not null and v_known.status in ('running', 'stopping') then
@@ -52,7 +52,7 @@ begin
         secret_hash
     ) values (
         p_worker, p_models, p_hostname, p_pid, p_concurrency, 'running', v_now, v_now, p_info,
-        pg_catalog.sha256(pg_catalog.convert_to(v_secret, 'UTF8'))
+        turing._secret_hash(v_secret)
     )
     on conflict (worker) do update set
         models = excluded.models, hostname = excluded.hostname, pid = excluded.pid,

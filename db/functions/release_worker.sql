@@ -20,7 +20,7 @@ begin
     if not exists (
         select from turing.runners as r
         where r.worker = p_worker
-            and r.secret_hash = pg_catalog.sha256(pg_catalog.convert_to(p_secret, 'UTF8'))
+            and r.secret_hash = turing._secret_hash(p_secret)
     ) then
         return 0;
     end if;
