@@ -109,14 +109,17 @@ turing.v_unwired_outboxes, turing.v_discovery_problems, turing.actor_fields, tur
 to turing_viewer, turing_admin;
 
 -- why: the read commands of the CLI (`turing tickets`, `actor list|show`, `graph`, `check`,
--- `events`, `db status`) read through these; each only reads, so the viewer may call them.
+-- `events`, `db status`, `chain`, `metrics`) read through these; each only reads, so the
+-- viewer may call them.
 -- Writes stay with turing_admin: consume_events, compute_metrics, submit, set_actor, …
 grant execute on function
 turing.find_tickets(text, text, text, bigint, integer),
 turing.actor_definitions(text),
 turing.startup_state(text[]),
 turing.check_pipeline(bigint),
-turing.peek_events(bigint, integer)
+turing.peek_events(bigint, integer),
+turing.chain_story(bigint, integer),
+turing.recent_reaps(integer, interval)
 to turing_viewer, turing_admin;
 
 grant select on turing.schema_migrations to turing_viewer, turing_admin;

@@ -845,6 +845,20 @@ class Turing:
             )
         )
 
+    def chain_story(self, id_: int, limit: int = 1000) -> dict[str, Any]:
+        """One chain as a document (turing.chain_story): `id_` is a chain id or the id of any
+        ticket in it. Raises UnknownTicket when neither exists."""
+        return dict(self._value(
+            "select turing.chain_story(p_id => %(i)s, p_limit => %(n)s)",
+            {"i": id_, "n": limit}))
+
+    def recent_reaps(self, limit: int = 20, since: str = "1 day") -> list[dict[str, Any]]:
+        """The reaper's log, newest first: attempts taken back, claims returned unstarted,
+        runners marked lost (turing.recent_reaps)."""
+        return self._rows(
+            "select * from turing.recent_reaps(p_limit => %(n)s, p_since => %(s)s::interval)",
+            {"n": limit, "s": since})
+
     def drain_inbox(self, limit: int = 100) -> list[dict[str, Any]]:
         return self._rows("select * from turing.drain_inbox(p_limit => %(n)s)", {"n": limit})
 

@@ -7,6 +7,7 @@ README tells an operator to create them); the commands run in subprocesses as a 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -80,14 +81,16 @@ def pipeline(turing, jobs, conn):
     return {"dead": str(dead), "pending": str(pending)}
 
 
-# What the viewer may run: every command that only reads. Each must exit 0.
+# What the viewer may run: every command that only reads. Each must exit 0; {dead} is filled
+# in per test.
 READS: list[tuple[str, ...]] = [
     ("status",), ("status", "--json"), ("top", "--count", "1", "--interval", "0"),
     ("top", "--count", "1", "--json"), ("graph",), ("graph", "--json"), ("check",),
     ("check", "--json"), ("tickets",), ("tickets", "--json", "--status", "dead"), ("events",),
     ("events", "--json"), ("dead",), ("dead", "--json"), ("metrics",), ("metrics", "--json"),
     ("db", "status"), ("db", "status", "--json"), ("actor", "list"), ("actor", "list", "--json"),
-    ("actor", "show", "scorer"), ("actor", "show", "scorer", "--json"),
+    ("actor", "show", "scorer"), ("actor", "show", "scorer", "--json"), ("chain", "{dead}"),
+    ("chain", "{dead}", "--json"),
 ]
 # What only turing_admin may run; {dead} / {pending} / {file} are filled in per test.
 WRITES: list[tuple[str, ...]] = [
@@ -139,11 +142,13 @@ def _failures(results: list[tuple[tuple[str, ...], subprocess.CompletedProcess[s
 
 def test_the_viewer_runs_every_read_command(pipeline, logins, conn):
     queued = conn.execute("select count(*) from pgmq.q_turing_events").fetchone()[0]
-    results = [(args, run(*args, dsn=logins["turing_viewer"])) for args in READS]
+    reads = [tuple(a.format(**pipeline) for a in args) for args in READS]
+    results = [(args, run(*args, dsn=logins["turing_viewer"])) for args in reads]
     assert _failures(results, Exit.OK) == []
     shown = {" ".join(a): p.stdout for a, p in results}
     assert "scorer" in shown["status"] and "ticket.completed" in shown["events --json"]
     assert pipeline["dead"] in shown["dead --json"]
+    assert json.loads(shown[f"chain {pipeline['dead']} --json"])["progress"]["dead"] == 1
     # watching the events consumed none of them
     assert conn.execute("select count(*) from pgmq.q_turing_events").fetchone()[0] == queued
 
@@ -173,7 +178,8 @@ def test_the_admin_operates(pipeline, logins, tmp_path, conn):
     for args in [("submit", "scorer", "999"), ("actor", "add", "-f", str(tmp_path / "a.yaml")),
                  ("actor", "set", "scorer", "max_attempts=5"), ("cancel", pipeline["pending"]),
                  ("dead", "retry", pipeline["dead"]), ("reap",), ("tick",),
-                 ("events", "--consume"), *READS]:
+                 ("events", "--consume"),
+                 *(tuple(a.format(**pipeline) for a in r) for r in READS)]:
         proc = run(*args, dsn=admin)
         assert proc.returncode == 0 and "Traceback" not in proc.stderr, (args, proc.stderr)
     assert conn.execute("select count(*) from pgmq.q_turing_events").fetchone()[0] == 0

@@ -83,6 +83,21 @@ begin
             g.finished_at, g.chain_id
         from gone as g
         where g.new_status = 'dead'
+    ),
+    -- why: the chain a discovered ticket continues (turing.hand_offs): a completion whose
+    -- on_complete feeds another actor's inbox hands its subject on in the statement that ends
+    -- it. The fast path (p_skip_on_complete) ends only actors without on_complete, so it skips
+    -- this at once.
+    handed as (
+        insert into turing.hand_offs (
+            subject_id, ticket_id, actor_id, chain_id, chain_depth, handed_at
+        )
+        select g.subject_id, g.ticket_id, g.actor_id, g.chain_id, g.chain_depth, g.finished_at
+        from gone as g
+        inner join turing.actors as a on a.actor_id = g.actor_id
+        where not p_skip_on_complete and g.new_status = 'completed' and a.on_complete is not null
+            and exists (select from turing.actors as r where r.inbox && a.outbox)
+        on conflict do nothing
     )
     -- why: hist inserts every row of gone or the statement fails, so the result is read from
     -- gone alone; joining the two CTE scans back cost a nested loop of batch x batch.

@@ -256,12 +256,14 @@ begin
     loop
         execute format('drop function %s', v_wrapper);
     end loop;
-    -- what run_as needs of Turing: to create its wrappers, plan its work_query and spawn
+    -- what run_as needs of Turing: to create its wrappers, plan its work_query, spawn and
+    -- hand off
     execute format('grant usage, create on schema turing_actor to %I', v_role.rolname);
     execute format('grant usage on schema turing to %I', v_role.rolname);
     execute format(
         'grant execute on function turing._validate_work_query(text, text), '
-        'turing.spawn(bigint, text, text, jsonb, integer) to %I', v_role.rolname
+        'turing.spawn(bigint, text, text, jsonb, integer), turing.hand_off(bigint, text) to %I',
+        v_role.rolname
     );
     return v_id;
 end;

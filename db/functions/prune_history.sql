@@ -64,6 +64,17 @@ begin
         )
         limit p_batch
     );
+    -- why: a hand-off is followed while the ticket it points to (the parent of what discover
+    -- creates) is kept: as long as completed history.
+    delete from turing.hand_offs as h
+    where h.ctid in (
+        select x.ctid from turing.hand_offs as x
+        where x.handed_at < v_started - coalesce(
+            (select r.keep from turing.retention as r where r.status = 'completed'), interval '30 days'
+        )
+        order by x.handed_at
+        limit p_batch
+    );
     delete from turing.maintenance_log as l
     where l.log_id in (
         select x.log_id from turing.maintenance_log as x
@@ -82,7 +93,7 @@ $$;
 
 comment on function turing.prune_history(integer) is
 'Delete finished tickets older than their status''s keep in turing.retention, at most p_batch '
-'rows per status per call (dead: kept until handled by default), plus old chain_steps and '
-'maintenance_log rows. Completed and cancelled subjects it deletes are kept in subjects_done, '
+'rows per status per call (dead: kept until handled by default), plus old chain_steps, '
+'hand_offs and maintenance_log rows. Completed and cancelled subjects it deletes are kept in subjects_done, '
 'so discovery never runs finished work again because its history was pruned. Returns tickets '
 'deleted; tick() calls it every run.';

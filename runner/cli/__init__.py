@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from turing_pg import __version__
-from turing_pg.cli import actors, db, demo, human, maintenance, monitor, work
+from turing_pg.cli import actors, chains, db, demo, human, maintenance, monitor, work
 from turing_pg.cli.options import exit_codes
 from turing_pg.exits import Exit
 
@@ -49,6 +49,7 @@ for _command in (
     work.submit, work.rerun, work.cancel, work.retry, work.dead,
     maintenance.reap, maintenance.tick, maintenance.metrics,
     monitor.status, monitor.top, monitor.graph, monitor.check, monitor.tickets, monitor.events,
+    chains.chain,
     human.human,
     demo.demo,
 ):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from turing_pg.cli.options import client, common_options, format_table, handle_errors, print_data
@@ -33,25 +35,52 @@ def tick(dsn: str | None, as_json: bool, verbose: int) -> None:
 
 
 @click.command("metrics")
-@click.option("--day", default=None, help="YYYY-MM-DD (default today).")
+@click.option("--day", default=None, help="YYYY-MM-DD to recompute (default today).")
+@click.option("--reaps", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Show this many entries of the reaper's log (last 24 hours).")
 @common_options
 @handle_errors
-def metrics(day: str | None, dsn: str | None, as_json: bool, verbose: int) -> None:
-    """Compute and show latency/failure metrics and timeout recommendations.
+def metrics(day: str | None, reaps: int, dsn: str | None, as_json: bool, verbose: int) -> None:
+    """Failure rates per model and actor, the reaper's log and timeout recommendations.
 
-    A login that may not compute them (turing_viewer) is shown the recommendations, which read
-    the measured run times; the daily metrics are then as `turing tick` last computed them.
+    The failure rates count today's attempts as they finish (no `turing tick` needed); the
+    reaper's log lists what reap() took back and why (the attempt ran past its timeout, or its
+    runner stopped heartbeating), claims it returned unstarted and runners it marked lost. A
+    login that may compute the daily metrics (turing_admin) recomputes --day first; turing_viewer
+    is shown the same, as measured.
 
     \b
     Example:
-      turing metrics --day 2026-11-21
+      turing metrics
+      turing metrics --json | jq '.failure_rates[] | select(.actor == null)'
     """
     with client(dsn) as t:
-        # why: computing writes metrics_daily; a read-only role still gets the read.
+        # why: computing writes metrics_daily (the days before today); a read-only role still
+        # gets every figure shown here, which reads the tickets themselves for today.
         if t.may_execute("compute_metrics(date)"):
             t.compute_metrics(day)
-        else:
-            click.echo("note: not recomputed (computing metrics needs role turing_admin); "
-                       "showing what is measured", err=True)
-        rows = t.view("v_timeout_recommendations")
-    print_data(rows, as_json, format_table)
+        data = {
+            "failure_rates": sorted(t.view("v_failure_rates"), key=_rollup_order),
+            "reaps": t.recent_reaps(reaps),
+            "timeouts": t.view("v_timeout_recommendations"),
+        }
+    print_data(data, as_json, _metrics_text)
+
+
+def _rollup_order(row: dict[str, Any]) -> tuple[bool, str, bool, str]:
+    """Per model its actors, then the model's total; the grand total last."""
+    return (row["model"] is None, row["model"] or "", row["actor"] is None, row["actor"] or "")
+
+
+def _metrics_text(d: dict[str, Any]) -> str:
+    rates = [{**r, "model": r["model"] or "(all)", "actor": r["actor"] or "(all)"}
+             for r in d["failure_rates"]]
+    return "\n\n".join([
+        "failure rates (failed + timed out + dead / finished):\n" + format_table(
+            rates, ["model", "actor", "finished_today", "failure_rate_today", "finished_7d",
+                    "failure_rate_7d"]),
+        "reaper's log (last 24 hours, newest first):\n" + format_table(
+            d["reaps"], ["reaped_at", "what", "ticket_id", "actor", "subject_id", "attempt",
+                         "worker", "outcome", "reason"]),
+        "timeouts:\n" + format_table(d["timeouts"]),
+    ])
