@@ -277,3 +277,15 @@ def test_hand_off_outside_the_tickets_own_completion_is_refused(
                        match=f"ticket {root} is not being completed in this transaction"):
         conn.execute("select turing.hand_off(%s, 'someone else''s row')", (root,))
     assert conn.execute("select count(*) from turing.hand_offs").fetchone()[0] == 0
+
+
+def test_hand_offs_are_pruned_with_the_completed_history_they_point_to(
+        conn: psycopg.Connection):
+    conn.execute("insert into turing.retention (status, keep) values ('completed', '1 day') "
+                 "on conflict (status) do update set keep = excluded.keep")
+    conn.execute(
+        "insert into turing.hand_offs (subject_id, ticket_id, actor_id, chain_id, chain_depth, "
+        "handed_at) values ('old', 1, 1, 1, 0, now() - interval '2 days'), "
+        "('new', 2, 1, 2, 0, now() - interval '1 hour')")
+    conn.execute("select turing.prune_history(1000)")
+    assert conn.execute("select subject_id from turing.hand_offs").fetchall() == [("new",)]
