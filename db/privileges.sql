@@ -109,7 +109,7 @@ turing.v_unwired_outboxes, turing.v_discovery_problems, turing.actor_fields, tur
 to turing_viewer, turing_admin;
 
 -- why: the read commands of the CLI (`turing tickets`, `actor list|show`, `graph`, `check`,
--- `events`, `db status`, `chain`, `metrics`) read through these; each only reads, so the
+-- `events`, `db status`, `chain`, `metrics`, `actor history|diff`) read through these; each only reads, so the
 -- viewer may call them.
 -- Writes stay with turing_admin: consume_events, compute_metrics, submit, set_actor, …
 grant execute on function
@@ -119,7 +119,9 @@ turing.startup_state(text[]),
 turing.check_pipeline(bigint),
 turing.peek_events(bigint, integer),
 turing.chain_story(bigint, integer),
-turing.recent_reaps(integer, interval)
+turing.recent_reaps(integer, interval),
+turing.actor_history(text),
+turing.actor_diff(text, integer, integer)
 to turing_viewer, turing_admin;
 
 grant select on turing.schema_migrations to turing_viewer, turing_admin;

@@ -878,6 +878,17 @@ class Turing:
     def actor_definitions(self) -> list[dict[str, Any]]:
         return self._rows("select * from turing.actor_definitions()")
 
+    def actor_history(self, actor: str) -> list[dict[str, Any]]:
+        """The versions of one actor, newest first (turing.actor_history). Raises UnknownActor."""
+        return self._rows("select * from turing.actor_history(p_actor => %(a)s)", {"a": actor})
+
+    def actor_diff(self, actor: str, from_version: int, to_version: int) -> list[dict[str, Any]]:
+        """The fields that differ between two versions of one actor (turing.actor_diff).
+        Raises UnknownActor for an unknown actor or version."""
+        return self._rows(
+            "select * from turing.actor_diff(p_actor => %(a)s, p_from => %(f)s, p_to => %(t)s)",
+            {"a": actor, "f": from_version, "t": to_version})
+
     def read_events(self, limit: int = 100, visibility_s: int = 30) -> list[dict[str, Any]]:
         """Consume up to `limit` events of the pgmq queue turing_events: read and archive them
         in one transaction (consume_events; turing_admin)."""

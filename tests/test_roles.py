@@ -90,7 +90,8 @@ READS: list[tuple[str, ...]] = [
     ("events", "--json"), ("dead",), ("dead", "--json"), ("metrics",), ("metrics", "--json"),
     ("db", "status"), ("db", "status", "--json"), ("actor", "list"), ("actor", "list", "--json"),
     ("actor", "show", "scorer"), ("actor", "show", "scorer", "--json"), ("chain", "{dead}"),
-    ("chain", "{dead}", "--json"),
+    ("chain", "{dead}", "--json"), ("actor", "history", "scorer"),
+    ("actor", "history", "scorer", "--json"), ("actor", "diff", "scorer", "1", "1"),
 ]
 # What only turing_admin may run; {dead} / {pending} / {file} are filled in per test.
 WRITES: list[tuple[str, ...]] = [

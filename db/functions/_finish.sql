@@ -62,13 +62,13 @@ begin
         insert into turing.ticket_history (
             ticket_id, actor_id, model, subject_id, status, attempt, priority, input, output,
             error, failure_kind, source, chain_id, chain_depth, parent_ticket_id, created_at,
-            run_after, started_at, finished_at, worker, batch_id, timeout
+            run_after, started_at, finished_at, worker, batch_id, timeout, actor_version
         )
         select
             g.ticket_id, g.actor_id, g.model, g.subject_id, g.new_status, g.attempt, g.priority,
             g.input, g.output, g.error, g.failure_kind, g.source, g.chain_id, g.chain_depth,
             g.parent_ticket_id, g.created_at, g.run_after, g.started_at, g.finished_at,
-            g.worker, g.batch_id, g.timeout
+            g.worker, g.batch_id, g.timeout, g.actor_version
         from gone as g
     ),
     -- why: the dead letter is recorded where the attempt ends dead, in the same statement, so

@@ -256,6 +256,7 @@ begin
     loop
         execute format('drop function %s', v_wrapper);
     end loop;
+    perform turing._version_actors(v_id);
     -- what run_as needs of Turing: to create its wrappers, plan its work_query, spawn and
     -- hand off
     execute format('grant usage, create on schema turing_actor to %I', v_role.rolname);
@@ -273,5 +274,5 @@ comment on function turing._register_actor(jsonb, text) is
 'Internal (register_actor''s first half, as turing_owner): validates and stores a definition, '
 'resolves run_as (the definition''s, settings.default_run_as, else p_registrant), refuses a '
 'superuser, a member of turing_owner or a role session_user is not a member of (TR013), drops '
-'the actor''s old wrappers and grants run_as what it needs of Turing. Runs none of the '
-'actor''s SQL. Returns actor_id.';
+'the actor''s old wrappers, grants run_as what it needs of Turing and gives the actor the '
+'version of its behaviour (_version_actors). Runs none of the actor''s SQL. Returns actor_id.';

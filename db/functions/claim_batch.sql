@@ -96,6 +96,9 @@ begin
             end,
             worker = p_worker,
             batch_id = v_batch,
+            -- why: the version whose definition the runner gets with this claim (the revision
+            -- below), so the attempt's answer can be traced to the prompt that made it.
+            actor_version = a.version,
             -- why: one random secret per claim, and per ticket its md5 with the ticket id: as
             -- unguessable as a random uuid for anyone without the secret, and distinct per
             -- ticket. gen_random_uuid() per row read /dev/urandom once per row on builds

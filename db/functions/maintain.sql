@@ -38,6 +38,9 @@ begin
             > v_started - turing._setting('timeout_auto_interval', '1 minute')::interval
     ) then
         v_measured := turing.measure_run_times();
+        -- why: a sql actor's function replaced in place (create or replace) changes what the
+        -- actor does without a registration; noticed here within about a minute.
+        perform turing._version_actors();
     end if;
     -- why: here and not only in tick(), which may never be scheduled: the counter slots are
     -- folded every few seconds, so readers of the counts sum a handful of rows. After reap,
@@ -64,5 +67,6 @@ comment on function turing.maintain(text, interval) is
 'drain_inbox(100) every call (a pgmq message becomes a ticket within a second); reap(), '
 'compact_counts() and evaluate_alerts() (alerts raised and cleared, with their events) at most '
 'once per p_min_interval across all callers, by one caller at a time, and measure_run_times() '
-'(what auto timeouts follow) at most once per settings.timeout_auto_interval. Returns what it '
+'(what auto timeouts follow) and _version_actors() (a sql actor''s function replaced in place '
+'is a new actor version) at most once per settings.timeout_auto_interval. Returns what it '
 'did. tick() does the rest (discovery of every actor, metrics, roll-ups, retention).';

@@ -25,7 +25,8 @@ select
     o.worker,
     o.batch_id,
     o.lease_expires_at,
-    o.heartbeat_at
+    o.heartbeat_at,
+    o.actor_version
 from turing.ticket_open as o
 inner join turing.actors as a on o.actor_id = a.actor_id
 union all
@@ -54,7 +55,8 @@ select
     h.worker,
     h.batch_id,
     null::timestamptz,
-    null::timestamptz
+    null::timestamptz,
+    h.actor_version
 from turing.ticket_history as h
 inner join turing.actors as a on h.actor_id = a.actor_id;
 
@@ -62,4 +64,5 @@ comment on view turing.tickets is
 'Every ticket, one row per attempt: open ones (pending, running; from ticket_open) and finished '
 'ones (completed, failed, timed_out, cancelled, dead; from ticket_history). Read-only: change '
 'tickets through the API functions. For open tickets, error is the previous attempt''s error. '
-'timeout is the one the attempt runs (ran) with, fixed when it started.';
+'timeout is the one the attempt runs (ran) with, fixed when it started. actor_version: the '
+'version of the actor that ran it (turing.actor_versions).';

@@ -1,7 +1,9 @@
-"""`turing actor add | list | show | set | enable | disable`: register and inspect actors."""
+"""`turing actor add | list | show | set | enable | disable | history | diff`: register and
+inspect actors."""
 
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
 from typing import Any
@@ -113,3 +115,70 @@ def actor_disable(name: str, dsn: str | None, as_json: bool, verbose: int) -> No
     with client(dsn) as t:
         t.set_actor_enabled(name, False)
     print_data({"actor": name, "enabled": False}, as_json, lambda d: f"disabled {name}")
+
+
+@actor.command("history")
+@click.argument("name")
+@common_options
+@handle_errors
+def actor_history(name: str, dsn: str | None, as_json: bool, verbose: int) -> None:
+    """The versions of an actor, newest first, and what each changed.
+
+    A version is what the actor does to its input: its kind, model, prompt, system prompt,
+    output schema, options, think, script or SQL function (and that function's body). Each
+    ticket records the version that ran it (the actor_version column of turing.tickets).
+
+    \b
+    Example:
+      turing actor history classify
+    """
+    with client(dsn) as t:
+        rows = t.actor_history(name)
+    if as_json:
+        print_data(rows, True, format_table)
+        return
+    table = [{"version": r["version"], "current": "*" if r["is_current"] else "",
+              "created_at": r["created_at"], "created_by": r["created_by"],
+              "hash": r["hash"][:12],
+              "changed": ", ".join(r["changed"]) if r["version"] > 1 else "(first)"}
+             for r in rows]
+    print_data(table, False, format_table)
+
+
+def _diff_lines(field: str, old: Any, new: Any) -> list[str]:
+    """One field's change: a unified diff for text, old -> new for the rest."""
+    if isinstance(old, str) and isinstance(new, str) and ("\n" in old or "\n" in new):
+        return list(difflib.unified_diff(old.splitlines(), new.splitlines(),
+                                         f"{field} (before)", f"{field} (after)", lineterm=""))
+    if isinstance(old, dict) and isinstance(new, dict):
+        return list(difflib.unified_diff(
+            json.dumps(old, indent=2, sort_keys=True).splitlines(),
+            json.dumps(new, indent=2, sort_keys=True).splitlines(),
+            f"{field} (before)", f"{field} (after)", lineterm=""))
+    return [f"{field}: {json.dumps(old)} -> {json.dumps(new)}"]
+
+
+@actor.command("diff")
+@click.argument("name")
+@click.argument("from_version", metavar="V1", type=click.IntRange(min=1))
+@click.argument("to_version", metavar="V2", type=click.IntRange(min=1))
+@common_options
+@handle_errors
+def actor_diff(name: str, from_version: int, to_version: int, dsn: str | None, as_json: bool,
+               verbose: int) -> None:
+    """What changed between two versions of an actor: text as a unified diff.
+
+    \b
+    Example:
+      turing actor diff classify 1 2
+    """
+    with client(dsn) as t:
+        rows = t.actor_diff(name, from_version, to_version)
+    if as_json:
+        print_data(rows, True, format_table)
+        return
+    if not rows:
+        click.echo(f"{name}: versions {from_version} and {to_version} are the same")
+        return
+    for r in rows:
+        click.echo("\n".join(_diff_lines(r["field"], r["from_value"], r["to_value"])))
