@@ -89,9 +89,10 @@ def test_metrics_count_what_the_database_and_the_model_server_saw(
     runner, fake, port = busy_runner
     [served] = runner.events("metrics")
     assert served["url"] == f"http://127.0.0.1:{port}/metrics"
-    # why: the last completion is counted in the loop right after the database accepted it
-    wait_for(lambda: Scrape.of(port).value("turing_runner_completed_total") == 9,
-             what="nine completions counted")
+    # why: a result is counted in the loop right after the database accepted it
+    wait_for(lambda: Scrape.of(port).value("turing_runner_completed_total") == 9
+             and Scrape.of(port).value("turing_runner_failures_total", actor="classify") == 2,
+             what="nine completions and two failures counted")
     m = Scrape.of(port)
     rows = {actor: history(conn, actor) for actor in ("classify", "summarise")}
     for actor, model in (("classify", QWEN), ("summarise", LLAMA)):
