@@ -113,7 +113,7 @@ def _split_models(model: tuple[str, ...], models: str | None) -> list[str]:
     (Exit.OK, "stopped by SIGTERM/SIGINT or --exit-when-idle, also while it still waited for "
               "the database"),
     Exit.ERROR,
-    Exit.USAGE,
+    (Exit.USAGE, "also a --metrics-port that is taken"),
     (Exit.UNKNOWN, "an unknown --model: the message lists the known ones"),
     (Exit.PERMISSION, "the login is not in turing_runner: the message names the role"),
     others=None,
