@@ -6,6 +6,7 @@ compose file, its Dockerfile, and the roles its PostgreSQL init script creates, 
 from __future__ import annotations
 
 import configparser
+import functools
 import os
 import re
 import shlex
@@ -49,6 +50,7 @@ def run(*argv: str, **kw: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, **kw)
 
 
+@functools.cache
 def runner_help() -> str:
     out = run(str(VENV_BIN / "turing-runner"), "--help")
     assert out.returncode == 0, out.stderr
