@@ -45,6 +45,9 @@ class RunnerConfig:
     exit_when_idle: float = 0.0  # seconds with nothing to do before exiting; 0 = never
     discover_timeout: float = 300.0  # the time one actor's work_query may take in discovery
     load_options: dict[str, Any] = field(default_factory=dict)
+    # where /metrics (Prometheus) is served: None = not served; 0 = any free port
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         if not self.worker:

@@ -29,6 +29,7 @@ from turing_pg.credentials import hide, hide_values, mask_dsn, mask_url
 from turing_pg.db import DatabaseUnavailable, DsnSource, Outcome, Turing, TuringError, UnknownModel
 from turing_pg.discovery import Discoverer
 from turing_pg.execution import DATABASE, Attempt, Executor, Result
+from turing_pg.metrics import RunnerMetrics
 from turing_pg.wakeup import POLL, Listener, polling
 
 IDLE_HEARTBEAT_S = 5.0
@@ -110,11 +111,19 @@ class Runner:
         self.switches = 0
         self.stats: Counter[str] = Counter()
         self.db_down_since: float | None = None
+        self.connected = False  # registered once; from then on db_down_since says it is away
         self.db_backoff = DB_RETRY_FIRST_S
         self.next_db_try = 0.0
         self.force_stop = False
         self.claim_broke = False  # a claim failed mid-call: release_unheld before the next
         self.dsn = _dsn_source(cfg)
+        self.metrics = RunnerMetrics(worker=cfg.worker, models=cfg.models, version=__version__,
+                                     backend=cfg.backend, concurrency=cfg.concurrency)
+        self.metrics.watch(
+            models=cfg.models,
+            breaker_state=lambda m: self.breakers[m].state if m in self.breakers else "closed",
+            database_up=lambda: self.connected and self.db_down_since is None,
+            queued=lambda: len(self.queued))
 
     # -- lifecycle -------------------------------------------------------------------------
     def install_signals(self) -> None:
@@ -131,6 +140,23 @@ class Runner:
 
     def run(self) -> int:
         logs.event("config", version=__version__, **self.cfg.masked())
+        self._serve_metrics()
+        try:
+            return self._run()
+        finally:
+            self.metrics.close()
+
+    def _serve_metrics(self) -> None:
+        """/metrics where --metrics-port says, from before the database answers: a runner that
+        waits for it is seen waiting (turing_runner_database_up 0)."""
+        if self.cfg.metrics_port is None:
+            return
+        port = self.metrics.serve(self.cfg.metrics_host, self.cfg.metrics_port)
+        host = f"[{self.cfg.metrics_host}]" if ":" in self.cfg.metrics_host \
+            else self.cfg.metrics_host
+        logs.event("metrics", url=f"http://{host}:{port}/metrics", port=port)
+
+    def _run(self) -> int:
         if not self._connect():
             return 0
         assert self.turing is not None
@@ -177,6 +203,8 @@ class Runner:
                 reaped = self.turing.reap(self.cfg.worker)
                 state = self.turing.startup_state(self.cfg.models)
                 self._refuse_unrunnable(state)
+                self.metrics.actors((s.model, s.actor) for s in state
+                                    if not executors.refusal(s.kind))
                 backlog = self.turing.model_backlog(self.cfg.models, self.cfg.worker)
                 self.loadable_models = {r["model"] for r in backlog if r["llm"]}
                 if len(self.cfg.models) > 1 and backlog and backlog[0]["ready"] > 0:
@@ -186,6 +214,7 @@ class Runner:
                      "pending": s.pending, "running": s.running, "expired": s.expired,
                      "dead": s.dead} for s in state
                 ])
+                self.connected = True
                 return True
             except DatabaseUnavailable as exc:
                 logs.event("db_unavailable", error=str(exc), retry_in_s=backoff,
@@ -358,6 +387,7 @@ class Runner:
             attempt.timeout_s = t.timeout_s
             self.queued.append(attempt)
         self.stats["claimed"] += len(tickets)
+        self.metrics.claimed(self.current, len(tickets))
         logs.event("claim", model=self.current, batch=tickets[0].batch_id, n=len(tickets),
                    actors=sorted({t.actor.name for t in tickets}))
         return True
@@ -445,13 +475,14 @@ class Runner:
                 load_s = ex.switch_model(previous, model)
                 if load_s is not None:
                     self._warmed(model)
-                    self.load_reports.append((model, load_s))
+                    self._loaded(model, load_s)
         if previous is not None:
             # why: unloaded to make room: its next attempt starts cold.
             self.warm_until.pop(previous, None)
         self.loaded = model
         if previous is not None:
             self.switches += 1
+            self.metrics.model_switched(model)
         # why: the first preload is a load, not a switch; only switches thrash a GPU.
         logs.event("switch" if previous else "load", **{"from": previous, "to": model},
                    switches=self.switches, seconds=round(time.monotonic() - started, 3))
@@ -499,6 +530,7 @@ class Runner:
             attempt.started_monotonic = time.monotonic()
             self.running[attempt.ticket.ticket_id] = attempt
             t, a = attempt.ticket, attempt.ticket.actor
+            self.metrics.call_started(a.model, a.name)
             logs.event("start", ticket=t.ticket_id, actor=a.name, kind=a.kind,
                        subject=t.subject_id, attempt=t.attempt)
             if len(self.cfg.models) > 1 and a.model in self.loadable_models:
@@ -532,6 +564,8 @@ class Runner:
             except queue.Empty:
                 return
             self.running.pop(done.attempt.ticket.ticket_id, None)
+            a = done.attempt.ticket.actor
+            self.metrics.call_ended(a.model, a.name, done.result, done.seconds)
             self._breaker_sees(done)
             self._model_sees(done)
             if done.result.recorded is not None:
@@ -555,7 +589,12 @@ class Runner:
             return
         self._warmed(model)
         if r.load_s is not None and r.load_s >= LOAD_REPORT_MIN_S:
-            self.load_reports.append((model, r.load_s))
+            self._loaded(model, r.load_s)
+
+    def _loaded(self, model: str, load_s: float) -> None:
+        """A load measured (by a preload or a cold call): reported to the database, counted."""
+        self.load_reports.append((model, load_s))
+        self.metrics.model_loaded(model, load_s)
 
     def _report_loads(self) -> None:
         """Measured load times go to turing.model_loads (what auto timeouts add when cold)."""
@@ -705,6 +744,7 @@ class Runner:
                 # why: invariant 4: the lease moved on (reaped or released); the result of this
                 # attempt is not saved, and the operator can see that it happened.
                 self.stats["discarded"] += 1
+                self.metrics.discarded(t.actor.model, t.actor.name)
                 logs.event("discard", **common, result=f.result.kind,
                            reason="lease lost (reaped or released); the current holder's "
                            "result stands", level=logs.WARNING)
@@ -716,12 +756,14 @@ class Runner:
                            level=logs.WARNING if f.result.kind == "fault" else logs.INFO)
             elif o.status == "completed":
                 self.stats["completed"] += 1
+                self.metrics.completed(t.actor.model, t.actor.name)
                 tokens = {k: v for k, v in (("prompt_tokens", f.result.prompt_tokens),
                                             ("output_tokens", f.result.output_tokens))
                           if v is not None}
                 logs.event("finish", **common, **tokens)
             else:
                 self.stats["failed"] += 1
+                self.metrics.failed(t.actor.model, t.actor.name, f.result)
                 logs.event("fail", **common, kind=f.result.kind, status=o.status,
                            error=f.result.error or o.error or "(no error text)",
                            level=logs.WARNING)

@@ -99,6 +99,12 @@ def _split_models(model: tuple[str, ...], models: str | None) -> list[str]:
               show_default=True,
               help="Seconds one actor's work_query may run in discovery (off the claim path). "
                    "[env TURING_DISCOVER_TIMEOUT]")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
+              help="Serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port, "
+                   "logged); not served unless given. [env TURING_METRICS_PORT]")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, metavar="HOST",
+              help="The address /metrics listens on; 0.0.0.0 (or ::) for a Prometheus on "
+                   "another host. [env TURING_METRICS_HOST]")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Log lines on stderr. [env TURING_LOG_FORMAT]")
 @click.option("-v", "--verbose", count=True, help="More log lines (-v: debug).")
@@ -107,7 +113,7 @@ def _split_models(model: tuple[str, ...], models: str | None) -> list[str]:
     (Exit.OK, "stopped by SIGTERM/SIGINT or --exit-when-idle, also while it still waited for "
               "the database"),
     Exit.ERROR,
-    Exit.USAGE,
+    (Exit.USAGE, "also a --metrics-port that is taken"),
     (Exit.UNKNOWN, "an unknown --model: the message lists the known ones"),
     (Exit.PERMISSION, "the login is not in turing_runner: the message names the role"),
     others=None,
@@ -116,7 +122,8 @@ def main(model: tuple[str, ...], models: str | None, concurrency: int, batch: in
          dsn: str | None, listen_dsn: str, ollama_host: str, backend: str,
          openai_base_url: str, openai_api_key: str, worker: str, poll_interval: float,
          reap_interval: float, grace: float, keep_alive: int | str, num_ctx: int, num_predict: int,
-         exit_when_idle: float, discover_timeout: float, log_format: str, verbose: int) -> None:
+         exit_when_idle: float, discover_timeout: float, metrics_port: int | None,
+         metrics_host: str, log_format: str, verbose: int) -> None:
     """Claim and run the tickets of every enabled actor of MODEL until stopped.
 
     One runner per GPU: `--model qwen2.5:7b` serves every actor of that model (it never idles
@@ -154,7 +161,8 @@ def main(model: tuple[str, ...], models: str | None, concurrency: int, batch: in
             batch=batch, worker=worker, poll_interval=poll_interval,
             reap_interval=reap_interval, grace=grace, keep_alive=keep_alive, num_ctx=num_ctx,
             num_predict=num_predict, log_format=log_format, exit_when_idle=exit_when_idle,
-            discover_timeout=discover_timeout,
+            discover_timeout=discover_timeout, metrics_port=metrics_port,
+            metrics_host=metrics_host,
         )
         runner = Runner(cfg)
         runner.install_signals()
