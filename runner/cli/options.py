@@ -53,7 +53,8 @@ def exit_codes(*codes: Exit | tuple[Exit, str],
 
 
 def _error(message: str, hint: str | None = None) -> None:
-    click.secho(f"error: {redact(message)}", fg="red", err=True)
+    click.secho(f"error: {redact(message)}", fg="red" if output.colour_wanted(sys.stderr) else None,
+                err=True)
     if hint:
         click.echo(f"hint: {redact(hint)}", err=True)
 
