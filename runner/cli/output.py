@@ -56,11 +56,19 @@ HEADERS: dict[str, str] = {
     "failure_rate_7d": "fail 7d",
     "configured_timeout": "timeout",
     "recommended_timeout": "recommended",
+    "timeout_floor": "floor",
+    "timeout_ceiling": "ceiling",
+    "completed_measured": "measured",
+    "p99_ms": "p99 ms",
+    "model_load_ms": "load ms",
+    "current_warm_timeout": "warm",
+    "current_cold_timeout": "cold",
 }
 
 # Free text: these columns give up width first when a table is too wide, and never take more
 # than TEXT_WIDTH characters (an error may be a 300-character stderr; --json has all of it).
-TEXT_COLUMNS = frozenset({"error", "message", "reason", "detail", "hint", "input", "output"})
+TEXT_COLUMNS = frozenset({"error", "message", "reason", "detail", "hint", "input", "output",
+                          "verdict"})
 TEXT_WIDTH = 60
 
 # why: with no terminal there is nothing to fit; a pipe or a file gets the table at its natural
@@ -71,7 +79,7 @@ STATUS_STYLES = {
     "completed": "green", "running": "cyan", "pending": "", "failed": "yellow",
     "timed_out": "yellow", "dead": "bold red", "cancelled": "dim",
     "stopping": "yellow", "stopped": "dim", "lost": "bold red",
-    "error": "bold red", "warning": "yellow", "info": "cyan",
+    "critical": "bold red", "error": "bold red", "warning": "yellow", "info": "cyan",
 }
 
 _SPACES = re.compile(r"\s+")
@@ -228,7 +236,8 @@ def render(*renderables: RenderableType, stream: Any = None, width: int | None =
     with con.capture() as captured:
         for r in renderables:
             con.print(r)
-    return captured.get().rstrip("\n")
+    # why: a cell is padded to its column's width; the padding after the last one is noise
+    return "\n".join(line.rstrip(" ") for line in captured.get().rstrip("\n").split("\n"))
 
 
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
