@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import re
 import shutil
@@ -136,7 +137,7 @@ def moment(value: dt.datetime, now: dt.datetime | None = None) -> str:
 def number(value: float | Decimal) -> str:
     """A measured figure to a few significant digits, never in exponent notation."""
     v = float(value)
-    if v != v:  # NaN
+    if not math.isfinite(v):
         return ""
     if abs(v) >= 1000 or v == int(v):
         return f"{v:.0f}"
@@ -258,7 +259,12 @@ def terminal_size() -> tuple[int, int]:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        if not value.is_finite():
+            return None
+        # why: the SQL's scale decides, so a column keeps one type: numeric(…, 1) stays a float
+        # (3.0), a count an integer
+        exponent = value.as_tuple().exponent
+        return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
     if isinstance(value, dt.datetime | dt.date | dt.time):
