@@ -214,12 +214,16 @@ def test_top_fits_80x24_keeps_its_header_and_q_quits(busy: Any, terminal: Any) -
 
 
 def test_colour_on_a_terminal_only_and_never_under_no_color(busy: Any, terminal: Any) -> None:
-    coloured = terminal("status")
-    coloured.wait_for("exit=")
-    assert ESC in "\n".join(coloured.screen(escapes=True))
-    plain = terminal("status", env={"NO_COLOR": "1"})
-    plain.wait_for("exit=")
-    assert ESC not in "\n".join(plain.screen(escapes=True))
+    for env, coloured in (({}, True), ({"NO_COLOR": "1"}, False)):
+        status = terminal("status", env=env)
+        status.wait_for("exit=")
+        error = terminal("submit", "ghost", "1", env=env)
+        error.wait_for("exit=4")
+        top = terminal("top", "--interval", "0.3", env=env)
+        top.wait_for("alerts:")
+        for term in (status, error, top):
+            assert (ESC in "\n".join(term.screen(escapes=True))) is coloured, (env, term.screen())
+        top.tmux("send-keys", "q")
 
 
 def test_the_demo_shows_a_bar_per_stage_with_totals(dsn: str, terminal: Any) -> None:
