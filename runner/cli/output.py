@@ -13,7 +13,6 @@ import json
 import math
 import os
 import re
-import shutil
 import sys
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
@@ -199,11 +198,9 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None,
 def _text_limits(columns: list[str], headers: list[str], cells: list[list[Text]],
                  width: int | None) -> dict[int, int]:
     """The widest each free-text column may be: TEXT_WIDTH, less what the table is wider than
-    `width` (the widest text column first, down to its header's width); the other columns keep
-    theirs as long as they can, and rich shares out what is still too wide."""
-    natural = [max([len(h), *(c.cell_len for c in col)])
-               for h, col in zip(headers, zip(*cells, strict=True) if cells else
-                                 [()] * len(headers), strict=True)]
+    `width` (the widest text column first, down to its header's width or 8); the other columns
+    keep theirs as long as they can, and rich shares out what is still too wide."""
+    natural = [max([len(h), *(row[i].cell_len for row in cells)]) for i, h in enumerate(headers)]
     text = [i for i, c in enumerate(columns) if c in TEXT_COLUMNS]
     limits = {i: min(natural[i], TEXT_WIDTH) for i in text}
     if width is None:
@@ -247,11 +244,6 @@ def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None =
     if not rows:
         return "(none)"
     return render(table(rows, columns, width=console().width))
-
-
-def terminal_size() -> tuple[int, int]:
-    size = shutil.get_terminal_size()
-    return size.columns, size.lines
 
 
 # -- JSON ----------------------------------------------------------------------------------------
