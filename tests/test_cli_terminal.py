@@ -176,7 +176,9 @@ class Terminal:
 @pytest.fixture
 def terminal(dsn: str) -> Iterator[Any]:
     if shutil.which("tmux") is None:
-        pytest.skip("tmux is not installed")
+        if os.environ.get("TURING_REQUIRE_TMUX") == "1":
+            pytest.fail("tmux is not installed, and TURING_REQUIRE_TMUX=1 (CI) needs it")
+        pytest.skip("tmux is not installed (apt-get install tmux)")
     opened: list[Terminal] = []
 
     def open_(*args: str, width: int = 80, height: int = 24,
