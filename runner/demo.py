@@ -26,6 +26,17 @@ from turing_pg.db import ActorState, Turing
 DEMO_FAKE_MODELS = ("qwen2.5:7b", "llama3.1:8b", "mistral:7b")
 
 
+@dataclass(frozen=True)
+class Stage:
+    """One actor of the demo as it drains: `total` is what has reached it so far (this run's
+    finished subjects plus its open work), `done` what it completed."""
+
+    actor: str
+    done: int
+    total: int
+    dead: int
+
+
 @dataclass
 class DemoResult:
     seconds: float
@@ -100,7 +111,10 @@ def runners(dsn: str, models: list[str], ollama_host: str | None
 
 
 def run_demo(dsn: str, *, limit: int | None, ollama_host: str | None, time_scale: float,
-             timeout_s: float, progress: Callable[[str], None]) -> DemoResult:
+             timeout_s: float, progress: Callable[[str], None],
+             stages: Callable[[list[Stage]], None]) -> DemoResult:
+    """Run the pipeline until it drains (or `timeout_s`); `progress` gets a line for each step,
+    `stages` the figures of every stage a machine runs, at each poll (every half second)."""
     from turing_pg import schema
     from turing_pg.actors.taxonomy import loader
 
@@ -120,7 +134,7 @@ def run_demo(dsn: str, *, limit: int | None, ollama_host: str | None, time_scale
             progress(("using Ollama at " if use_real else "simulated Ollama (outputs are "
                       "simulated) at ") + mask_url(str(host)))
             with runners(dsn, [m for m in models if m != "human"], host):
-                drained = _wait_drained(t, actors, before, timeout_s, progress)
+                drained = _wait_drained(t, actors, before, timeout_s, stages)
         after = _finished(t, actors)
         counts = [{"actor": a, "status": st, "n": n - before.get((a, st), 0)}
                   for (a, st), n in sorted(after.items()) if n - before.get((a, st), 0)]
@@ -137,26 +151,34 @@ def _nothing_to_discover(t: Turing, state: list[ActorState]) -> bool:
     return sum(t.discover(s.actor) for s in state if s.enabled) == 0
 
 
+def _stages(t: Turing, state: list[ActorState], before: dict[tuple[str, str], int]
+            ) -> list[Stage]:
+    now = _finished(t, [s.actor for s in state])
+    run = {k: n - before.get(k, 0) for k, n in now.items()}
+    return [Stage(s.actor, done=run.get((s.actor, "completed"), 0),
+                  total=s.pending + s.running + sum(
+                      n for (a, st), n in run.items()
+                      if a == s.actor and st in ("completed", "dead", "cancelled")),
+                  dead=run.get((s.actor, "dead"), 0))
+            for s in state]
+
+
 def _wait_drained(t: Turing, actors: list[str], before: dict[tuple[str, str], int],
-                  timeout_s: float, progress: Callable[[str], None]) -> bool:
+                  timeout_s: float, stages: Callable[[list[Stage]], None]) -> bool:
     deadline = time.monotonic() + timeout_s
-    last = ""
     quiet = 0
+    order = {a: i for i, a in enumerate(actors)}
     while time.monotonic() < deadline:
-        state = [s for s in t.startup_state() if s.actor in actors and s.model != "human"]
-        open_work = sum(s.pending + s.running for s in state)
-        done = {r["actor"]: r["n"] - before.get((r["actor"], "completed"), 0)
-                for r in t.counts() if r["status"] == "completed"}
-        line = "  ".join(f"{s.actor}:{done.get(s.actor, 0)}" for s in state)
-        if line != last:
-            progress(f"open {open_work:4d}  completed  {line}")
-            last = line
-        if open_work == 0 and _nothing_to_discover(t, state):
+        state = sorted((s for s in t.startup_state() if s.actor in actors and s.model != "human"),
+                       key=lambda s: order[s.actor])
+        stages(_stages(t, state, before))
+        if sum(s.pending + s.running for s in state) == 0 and _nothing_to_discover(t, state):
             # why: discovery is lazy, so "nothing open" alone can mean "not discovered yet"
             # (runners still starting); drained = nothing open and every work_query empty,
             # twice in a row (a runner's own discover may be committing in between).
             quiet += 1
             if quiet >= 2:
+                stages(_stages(t, state, before))
                 return True
         else:
             quiet = 0

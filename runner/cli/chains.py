@@ -16,8 +16,6 @@ from turing_pg.cli.options import (
 )
 from turing_pg.exits import Exit
 
-ERROR_WIDTH = 80
-
 
 def _clock(stamp: str | None) -> str:
     """The time of day of an ISO timestamp, to the millisecond (the date is in the header)."""
@@ -46,7 +44,7 @@ def _story_text(story: dict[str, Any]) -> str:
             "ms": a["duration_ms"],
             "parent": a["parent_ticket_id"],
             "made": ",".join(str(c) for c in a["children"]),
-            "error": (a["error"] or "")[:ERROR_WIDTH],
+            "error": a["error"],  # the table cuts it to fit, with an ellipsis
         }
         for a in story["attempts"]
     ]

@@ -14,6 +14,7 @@ from turing_pg.cli.options import (
     print_data,
     target_dsn,
 )
+from turing_pg.cli.screen import stage_display
 from turing_pg.credentials import mask_dsn
 from turing_pg.exits import Exit
 
@@ -42,8 +43,10 @@ def demo(limit: int | None, ollama_host: str | None, time_scale: float, timeout_
     from turing_pg.demo import run_demo
 
     target = target_dsn(dsn)
-    result = run_demo(target, limit=limit, ollama_host=ollama_host, time_scale=time_scale,
-                      timeout_s=timeout_s, progress=lambda m: click.echo(m, err=as_json))
+    # why: with --json stdout is the document; the progress goes to stderr
+    with stage_display(sys.stderr if as_json else sys.stdout) as shown:
+        result = run_demo(target, limit=limit, ollama_host=ollama_host, time_scale=time_scale,
+                          timeout_s=timeout_s, progress=shown.message, stages=shown.stages)
     data = {"seconds": round(result.seconds, 1), "drained": result.drained,
             "waiting_for_people": result.waiting_for_people, "simulated": result.simulated,
             "counts": result.counts,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.text import Text
 
 from turing_pg.cli.options import (
     client,
@@ -18,34 +19,38 @@ from turing_pg.cli.options import (
     handle_errors,
     print_data,
 )
+from turing_pg.cli.output import console, render, to_json
+from turing_pg.cli.screen import live, status_view
 from turing_pg.credentials import redact
 from turing_pg.db import InvalidArgument
 from turing_pg.exits import Exit
 
 
-def _status_data(t: Any) -> dict[str, Any]:
+def _status_data(t: Any, show_all: bool) -> dict[str, Any]:
+    runners = t.view("v_runners")
+    shown = runners if show_all else [r for r in runners if r["status"] != "stopped"]
     return {
         "actors": t.view("v_dashboard"),
-        "runners": t.view("v_runners"),
+        "runners": shown,
+        "runners_hidden": len(runners) - len(shown),
         "alerts": t.view("v_alerts"),
     }
 
 
 def _status_text(d: dict[str, Any]) -> str:
-    actors = format_table(d["actors"], ["actor", "model", "enabled", "pending", "running",
-                                        "done_last_hour", "rate_per_min", "failed_last_hour",
-                                        "dead", "p95_ms", "eta"])
-    runners = format_table(d["runners"], ["worker", "models", "status", "alive",
-                                          "current_model", "current_batch_id", "in_flight",
-                                          "silent_for"])
-    alerts = "\n".join(f"[{a['severity']}] {a['alert']}: {a['message']}" for a in d["alerts"])
-    return f"{actors}\n\nrunners:\n{runners}\n\nalerts:\n{alerts or '(none)'}"
+    return render(status_view(d, width=console().width))
+
+
+show_all_option = click.option(
+    "--all", "show_all", is_flag=True,
+    help="Show stopped runners too (hidden by default; JSON counts them in runners_hidden).")
 
 
 @click.command("status")
+@show_all_option
 @common_options
 @handle_errors
-def status(dsn: str | None, as_json: bool, verbose: int) -> None:
+def status(show_all: bool, dsn: str | None, as_json: bool, verbose: int) -> None:
     """Per actor: model, pending, running, done last hour, rate, failures, p95, ETA; runners
     alive with their model and current batch; alerts.
 
@@ -55,40 +60,54 @@ def status(dsn: str | None, as_json: bool, verbose: int) -> None:
       turing status --json | jq '.alerts'
     """
     with client(dsn) as t:
-        data = _status_data(t)
+        data = _status_data(t, show_all)
     print_data(data, as_json, _status_text)
 
 
 @click.command("top")
-@click.option("--interval", type=float, default=2.0, show_default=True,
+@click.option("--interval", type=click.FloatRange(min=0), default=2.0, show_default=True,
               help="Seconds between refreshes.")
-@click.option("--count", type=int, default=0, help="Stop after N refreshes (0 = until Ctrl-C).")
+@click.option("--count", type=int, default=0, help="Stop after N refreshes (0 = until q).")
+@show_all_option
 @common_options
 @handle_errors
-def top(interval: float, count: int, dsn: str | None, as_json: bool, verbose: int) -> None:
-    """`turing status`, refreshed live until Ctrl-C.
+def top(interval: float, count: int, show_all: bool, dsn: str | None, as_json: bool,
+        verbose: int) -> None:
+    """`turing status`, refreshed live in the terminal until q (or Ctrl-C). The screen fits
+    the terminal: each section keeps its header and says how many rows it could not show.
+    Without a terminal (or with --json) it prints one frame (one JSON line) per interval.
 
     \b
     Example:
       turing top --interval 1
+      turing top --json --count 3 > frames.jsonl
     """
-    n = 0
     with client(dsn) as t:
         try:
+            if sys.stdout.isatty() and not as_json:
+                live(lambda w, h: status_view(_status_data(t, show_all), width=w, height=h,
+                                              title=_top_title(interval)), interval, count)
+                return
+            n = 0
             while True:
-                data = _status_data(t)
+                data = _status_data(t, show_all)
                 if as_json:
-                    click.echo(json.dumps(data, default=str))
+                    click.echo(redact(to_json(data, indent=None)))
                 else:
-                    click.clear()
-                    click.echo(time.strftime("%H:%M:%S") + "  turing top (Ctrl-C to quit)\n")
-                    click.echo(_status_text(data))
+                    click.echo(redact(render(status_view(data, width=console().width,
+                                                         title=_top_title(interval)))) + "\n")
                 n += 1
                 if count and n >= count:
                     return
                 time.sleep(interval)
         except KeyboardInterrupt:
             return
+
+
+def _top_title(interval: float) -> Text:
+    return Text.assemble(("turing top", "bold"),
+                         f"  {time.strftime('%H:%M:%S')}  every {interval:g}s  q quits",
+                         no_wrap=True, overflow="ellipsis")
 
 
 @click.command("graph")
@@ -209,7 +228,7 @@ def events(follow: bool, limit: int, consume: bool, dsn: str | None, as_json: bo
                     last = max(last, r["msg_id"])
                     m = r["message"]
                     if as_json:
-                        click.echo(redact(json.dumps(m, default=str)))
+                        click.echo(redact(to_json(m, indent=None)))
                     else:
                         detail = {k: v for k, v in m.items() if k not in ("event", "at")}
                         click.echo(redact(f"{m.get('at', '')}  {m.get('event')}  "

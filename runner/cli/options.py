@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import logging
 import os
 import sys
@@ -19,6 +18,7 @@ from typing import Any, TypeVar
 import click
 import psycopg
 
+from turing_pg.cli import output
 from turing_pg.credentials import hide, redact
 from turing_pg.db import Turing, TuringError
 from turing_pg.exits import Exit, describe
@@ -53,7 +53,8 @@ def exit_codes(*codes: Exit | tuple[Exit, str],
 
 
 def _error(message: str, hint: str | None = None) -> None:
-    click.secho(f"error: {redact(message)}", fg="red", err=True)
+    click.secho(f"error: {redact(message)}", fg="red" if output.colour_wanted(sys.stderr) else None,
+                err=True)
     if hint:
         click.echo(f"hint: {redact(hint)}", err=True)
 
@@ -106,9 +107,10 @@ def client(dsn: str | None) -> Turing:
 
 
 def print_data(data: Any, as_json: bool, text: Callable[[Any], str] | None = None) -> None:
-    """JSON with --json, else `text(data)` (or the data itself)."""
+    """JSON with --json (durations in seconds, timestamps ISO 8601, numbers as numbers), else
+    `text(data)` (or the data itself)."""
     if as_json:
-        out = json.dumps(data, indent=2, default=str)
+        out = output.to_json(data)
     elif text is not None:
         out = text(data)
     else:
@@ -117,12 +119,6 @@ def print_data(data: Any, as_json: bool, text: Callable[[Any], str] | None = Non
 
 
 def format_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
-    """Rows as left-aligned text columns (all keys of the first row unless columns are given)."""
-    if not rows:
-        return "(none)"
-    columns = columns or list(rows[0].keys())
-    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
-    return "\n".join(lines)
+    """Rows as a table that fits the terminal (all keys of the first row unless columns are
+    given): see turing_pg.cli.output for how each cell reads."""
+    return output.format_table(rows, columns)
