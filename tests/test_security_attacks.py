@@ -34,7 +34,7 @@ RUNNER_API = {
 
 # What turing_viewer may execute: the read-only functions the CLI reads through.
 VIEWER_READS = {"find_tickets", "actor_definitions", "startup_state", "check_pipeline",
-                "peek_events", "chain_story", "recent_reaps"}
+                "peek_events", "chain_story", "recent_reaps", "ticket_story"}
 
 
 def _as(dsn: str, user: str) -> str:

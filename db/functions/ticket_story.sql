@@ -121,7 +121,9 @@ begin
             )
         where v_t.finished_at is not null
         union all
-        select 9, r.created_at,
+        -- why: the retry is made in the transaction that ends this attempt, a moment before
+        -- its finished_at is stamped; it is told after it.
+        select 9, greatest(r.created_at, v_t.finished_at),
             jsonb_build_object('event', 'retried', 'at', r.created_at, 'ticket_id', r.ticket_id)
         from turing.tickets as r
         where r.ticket_id = v_retry

@@ -13,6 +13,8 @@ from turing_pg.cli.options import client, common_options, exit_codes, handle_err
 from turing_pg.exits import Exit
 
 INDENT = "  "
+# the server's timings in the order a call spends them (jsonb keeps keys in its own order)
+TIMINGS = ("load", "prompt_eval", "eval", "total")
 # the lease events' extra fields, in the order they are shown
 EVENT_FIELDS = ("source", "worker", "batch_id", "batch_size", "timeout", "by", "status",
                 "failure_kind", "ticket_id")
@@ -44,7 +46,7 @@ def _call_lines(call: dict[str, Any] | None) -> list[str]:
                     None if call["output"] is None else _json(call["output"]))
     lines.append(f"tokens: prompt {tokens['prompt']}, output {tokens['output']}{speed}")
     lines.append("timings (ms): " + ", ".join(
-        f"{name.replace('_', ' ')} {value}" for name, value in ms.items()))
+        f"{name.replace('_', ' ')} {ms[name]}" for name in TIMINGS))
     return lines
 
 
