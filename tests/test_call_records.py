@@ -120,19 +120,29 @@ def test_an_equal_prompt_text_is_stored_once(
 def test_the_late_call_of_a_reaped_attempt_is_not_recorded(
         turing: Turing, jobs: int, conn: psycopg.Connection) -> None:
     turing.register_actor(dict(
-        name="scorer", kind="script", script="cat",
+        name="scorer", kind="script", script="cat", max_attempts=2,
         work_query="select id as subject_id from public.jobs where status = 'new'"))
     turing.register_runner("w", ["cpu"])
     turing.submit("scorer", "1")
     [t] = turing.claim_batch("cpu", "w", 1, discover=False)
     record = {"ticket_id": t.ticket_id, "model": "m", "options": {}, "prompt": "p",
               "answer": "{}"}
-    [late] = turing.complete_batch([(t.ticket_id, uuid.uuid4(), {"a": 1})], [record])
+    [forged] = turing.complete_batch([(t.ticket_id, uuid.uuid4(), {"a": 1})], [record])
+    assert not forged.accepted
+    assert conn.execute("select count(*) from turing.calls").fetchone()[0] == 0
+    # the attempt ends (as reap would end it) before its answer comes: the answer and its
+    # call are discarded, although the ticket is in the history now
+    assert turing.fail_ticket(t.ticket_id, t.lease_token, "lease expired", kind="timed_out")
+    [late] = turing.complete_batch([(t.ticket_id, t.lease_token, {"a": 1})], [record])
     assert not late.accepted
     assert conn.execute("select count(*) from turing.calls").fetchone()[0] == 0
-    [ok] = turing.complete_batch([(t.ticket_id, t.lease_token, {"a": 1})], [record])
+    conn.execute("update turing.ticket_open set run_after = '-infinity'")
+    [retry] = turing.claim_batch("cpu", "w", 1, discover=False)
+    [ok] = turing.complete_batch([(retry.ticket_id, retry.lease_token, {"a": 1})],
+                                 [{**record, "ticket_id": retry.ticket_id}])
     assert ok.accepted
-    assert conn.execute("select count(*) from turing.calls").fetchone()[0] == 1
+    assert conn.execute("select ticket_id from turing.calls").fetchall() == [
+        (retry.ticket_id,)]
 
 
 def test_calls_are_pruned_with_their_tickets_and_unused_prompts_after_them(
