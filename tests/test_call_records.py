@@ -247,3 +247,23 @@ def test_an_openai_compatible_server_reports_tokens_and_the_runners_own_call_tim
         assert r["total_duration"] > 0
         assert (r["load_duration"], r["prompt_eval_duration"], r["eval_duration"]) == (
             None, None, None)
+
+
+def test_a_failed_answer_with_a_nul_character_is_still_recorded(
+        turing: Turing, jobs: int, conn: psycopg.Connection) -> None:
+    from turing_pg.backends import Answer, ChatCall
+    from turing_pg.executors.llm import LlmExecutor
+
+    turing.register_actor(llm_actor("classify", QWEN))
+    turing.register_runner("w", [QWEN])
+    turing.submit("classify", "1", {"skill": "sql", "count": 1})
+    [t] = turing.claim_batch(QWEN, "w", 1, discover=False)
+    call = ChatCall(model=QWEN, messages=[{"role": "user", "content": "p"}], schema=None,
+                    options={}, think="false", keep_alive="5m")
+    result = LlmExecutor.check(Answer(content="not json \x00 at all"), call, "here")
+    assert result.kind == "failed" and result.call is not None
+    [out] = turing.fail_batch([(t.ticket_id, t.lease_token, result.error or "", "failed", True)],
+                              [result.call.as_json(t.ticket_id)])
+    assert out.accepted
+    assert conn.execute("select answer from turing.calls").fetchone()[0] == \
+        "not json \N{REPLACEMENT CHARACTER} at all"

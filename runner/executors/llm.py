@@ -138,9 +138,13 @@ class LlmExecutor:
         if answer is None:
             return CallRecord(model=call.model, options=options,
                               prompt=call.messages[-1]["content"], system=system)
+        text = answer.content
+        if "\x00" in text:
+            # why: PostgreSQL text cannot hold NUL; a failed answer with one must still be kept
+            text = text.replace("\x00", "\N{REPLACEMENT CHARACTER}")
         return CallRecord(model=call.model, options=options,
                           prompt=call.messages[-1]["content"], system=system,
-                          answer=answer.content, output=output, **answer.counters())
+                          answer=text, output=output, **answer.counters())
 
     def _call(self, attempt: Attempt, call: ChatCall, where: str) -> Result:
         """The call with its transport retries, within the attempt's deadline."""
