@@ -13,6 +13,10 @@ loopback ports) and `turing-runner` subprocesses (JSON logs in the work director
    completed every orphaned ticket again.
 3. wake-up: a domain INSERT announced by `turing.announce_work` → the claim of its ticket, with
    the runner polling only every 30 s.
+4. calls: a runner's CPU per LLM call, with the call record (this tree) and, given
+   `--baseline-python` (the python of a venv holding an older Turing, e.g. the commit before
+   the call record), without it: both in the same run, in alternating rounds, each on a fresh
+   database its own version created.
 
 Figures are printed and written as markdown (target vs measured, pass/miss)."""
 
@@ -43,6 +47,7 @@ import psycopg
 from harness import BenchServer, machine_facts
 from harness import percentile as sorted_percentile
 
+from turing_pg import schema
 from turing_pg.db import Turing
 from turing_pg.prompt import render
 
@@ -759,6 +764,147 @@ def bench_wakeup(pg: Pg, workdir: Path, quick: bool) -> dict[str, Any]:
             "created": created_d, "claim_logged": claim_log_d}
 
 
+# -- 4. calls: a runner's CPU per call -------------------------------------------------------------
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def calls_round(pg: Pg, workdir: Path, fake: Fake, python: str, tag: str, n: int
+                ) -> dict[str, float]:
+    """One runner of `python`'s Turing drains n LLM tickets; its CPU from its first claim on."""
+    dsn = pg.create_database(f"rb_calls_{tag}")
+    # why: each version creates its own schema (the baseline's complete_batch has no p_calls)
+    subprocess.run([python, "-m", "turing_pg.cli", "db", "up", "--dsn", dsn], check=True,
+                   capture_output=True)
+    schema.use_pipeline_role(dsn, harness.BENCH_ROLE)
+    model = MODELS[0]["name"]
+    with Turing(dsn) as t:
+        t.register_actor(dict(
+            name="classify", kind="llm", model=model, prompt_template=PROMPT,
+            system_prompt="You label job postings for a pipeline; answer with JSON only.",
+            output_schema=OUTPUT_SCHEMA, timeout="10 minutes", max_attempts=3))
+    items = [("classify", f"p{i}", value) for i, (_, _, value) in enumerate(workload(n)[:n])]
+    runner = RunnerProc(workdir, f"calls-{tag}", dsn, [
+        "--model", model, "--concurrency", str(NUM_PARALLEL), "--ollama-host", fake.url],
+        cmd=[python, "-m", "turing_pg.cli.runner"])
+    try:
+        runner.wait_event("startup")
+        time.sleep(1.0)  # idle, listening; the imports and the start are not counted
+        cpu0 = cpu_seconds(runner.proc.pid)
+        t0 = submit_all(dsn, items)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            def done() -> bool:
+                row = conn.execute("select count(*) from turing.ticket_history "
+                                   "where status = 'completed'").fetchone()
+                return bool(row and row[0] >= n)
+            wait_until(done, 600, 0.05, f"{n} completed calls of {tag}")
+            cpu1 = cpu_seconds(runner.proc.pid)
+            wall = time.time() - t0
+            recorded = conn.execute(
+                "select count(*) from pg_catalog.pg_tables where schemaname = 'turing' "
+                "and tablename = 'calls'").fetchone()[0]  # type: ignore[index]
+            if recorded:
+                recorded = conn.execute("select count(*) from turing.calls").fetchone()[0]  # type: ignore[index]
+    finally:
+        runner.stop()
+    return {"cpu_ms_per_call": (cpu1 - cpu0) / n * 1000, "wall_s": wall,
+            "calls_recorded": float(recorded)}
+
+
+def record_cost_us() -> float:
+    """Microseconds of Python a call record adds in a runner: building it from a call and its
+    answer, and serialising it for p_calls (the rest of its cost is the database's)."""
+    import timeit
+
+    from turing_pg.backends import Answer, ChatCall
+    from turing_pg.executors.llm import LlmExecutor
+
+    text = " ".join(random.Random(3).choice(WORDS) for _ in range(60))
+    call = ChatCall(model=MODELS[0]["name"], messages=[
+        {"role": "system", "content": "You label job postings; answer with JSON only."},
+        {"role": "user", "content": render(PROMPT, {"task": "classify", "subject_id": "p1",
+                                                    "text": text})}],
+        schema=OUTPUT_SCHEMA, options={"num_predict": 1024, "num_ctx": 4096}, think="false",
+        keep_alive="30m")
+    answer = Answer(content=json.dumps({"label": "keep", "reason": "r" * 300,
+                                        "evidence": ["e" * 80] * 3}),
+                    load_duration=1, prompt_eval_count=100, prompt_eval_duration=2,
+                    eval_count=120, eval_duration=3, total_duration=4)
+
+    def one() -> None:
+        json.dumps([LlmExecutor.record(call, answer).as_json(1)])
+
+    n = 20000
+    return min(timeit.repeat(one, number=n, repeat=3)) / n * 1e6
+
+
+def bench_calls(pg: Pg, workdir: Path, quick: bool, baseline: str | None) -> dict[str, Any]:
+    n = 300 if quick else 1000
+    rounds = 2 if quick else 5
+    variants = [("after", sys.executable)] + ([("before", baseline)] if baseline else [])
+    names = ", ".join(v for v, _ in variants)
+    log(f"calls: {rounds} rounds of {n} LLM calls per variant ({names})")
+    # why: a fast simulated clock, so the runner's own work per call is what the round measures
+    fake = Fake(workdir, "calls-gpu", fake_config(), 0.005)
+    out: dict[str, list[dict[str, float]]] = {v: [] for v, _ in variants}
+    try:
+        for r in range(rounds):
+            # alternate the order, so a drift of the machine's load weighs on both alike
+            for variant, python in (variants if r % 2 == 0 else variants[::-1]):
+                res = calls_round(pg, workdir, fake, python, f"{variant}{r}", n)
+                log(f"calls: round {r} {variant}: {res['cpu_ms_per_call']:.2f} ms CPU per call, "
+                    f"{res['wall_s']:.1f} s, {res['calls_recorded']:.0f} calls recorded")
+                out[variant].append(res)
+    finally:
+        fake.stop()
+    return {"n": n, "rounds": rounds, "baseline": baseline, "runs": out,
+            "record_us": record_cost_us()}
+
+
+def calls_cpu(c: dict[str, Any], variant: str, how: Any = statistics.median) -> float:
+    return float(how(r["cpu_ms_per_call"] for r in c["runs"][variant]))
+
+
+def calls_targets(c: dict[str, Any]) -> list[list[str]]:
+    after = calls_cpu(c, "after")
+    own = f"; the record's own Python {c['record_us']:.0f} µs"
+    if "before" not in c["runs"]:
+        return [["calls: runner CPU per call with the record", "(no baseline given)",
+                 f"{after:.2f} ms{own}", "n/a"]]
+    before = calls_cpu(c, "before")
+    ratio = after / before
+    best = calls_cpu(c, "after", min) / calls_cpu(c, "before", min)
+    return [["calls: runner CPU per call, with / without the record (median)", "< 1.10×",
+             f"{ratio:.3f}× ({after:.2f} ms vs {before:.2f} ms; best rounds {best:.3f}×{own})",
+             ok(ratio < 1.10)]]
+
+
+def calls_section(c: dict[str, Any]) -> list[str]:
+    out = ["## 4. The call record's cost to a runner", ""]
+    w = out.append
+    w(f"One `turing-runner --model {MODELS[0]['name']} --concurrency {NUM_PARALLEL}` drains "
+      f"{c['n']} LLM tickets (a system prompt and a ~60-word prompt each, ~120-token answers) "
+      "from a fake Ollama at time_scale 0.005, so the runner's own work per call is what "
+      "counts. CPU = the runner process's user + system time (/proc) from after its start to "
+      "the last completion, divided by the calls. `after` is this tree (every call recorded "
+      "through complete_batch's p_calls); `before` is the runner of `--baseline-python` "
+      f"({c['baseline'] or 'none given'}), on a database its own version created. Rounds "
+      "alternate the order; the median is compared (and the best rounds: interference only "
+      "adds CPU). The record's own Python, building it from the call and its answer and "
+      f"serialising it for p_calls, measured in-process: {c['record_us']:.1f} µs per call.")
+    w("")
+    w("| round | variant | CPU per call | drain time | calls recorded |")
+    w("|---|---|---|---|---|")
+    for variant, runs in c["runs"].items():
+        for i, r in enumerate(runs):
+            w(f"| {i} | {variant} | {r['cpu_ms_per_call']:.2f} ms | {r['wall_s']:.1f} s | "
+              f"{r['calls_recorded']:.0f} |")
+    w("")
+    return out
+
+
 # -- report --------------------------------------------------------------------------------------
 def machine() -> dict[str, str]:
     return {**machine_facts(),
@@ -806,6 +952,8 @@ def report(res: dict[str, Any], quick: bool, cmd: str, started: str, seconds: fl
         out.extend(recovery_section(res["recovery"]))
     if "wakeup" in res:
         out.extend(wakeup_section(res["wakeup"]))
+    if "calls" in res:
+        out.extend(calls_section(res["calls"]))
     if res.get("notes"):
         w("## Findings")
         w("")
@@ -1131,16 +1279,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--output", default=None,
                     help="write the markdown report here (default docs/benchmarks-runner.md "
                          "for a full run of every benchmark; nothing for --quick or --only)")
-    ap.add_argument("--only", choices=["sched", "recovery", "wakeup"], action="append",
-                    help="run only these benchmarks (repeatable)")
+    ap.add_argument("--only", choices=["sched", "recovery", "wakeup", "calls"],
+                    action="append", help="run only these benchmarks (repeatable)")
+    ap.add_argument("--baseline-python", default=None, metavar="PYTHON",
+                    help="calls: the python of a venv with an older Turing installed, whose "
+                         "runner is measured beside this tree's")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = ap.parse_args(argv)
     # why: a partial or quick run must not overwrite the report of the last full one.
     if args.output is None and not args.quick and not args.only:
         args.output = "docs/benchmarks-runner.md"
-    which = args.only or ["sched", "recovery", "wakeup"]
+    which = args.only or ["sched", "recovery", "wakeup", "calls"]
     cmd = "python bench/runner_bench.py" + (" --quick" if args.quick else "") + \
         "".join(f" --only {o}" for o in args.only or []) + \
+        (f" --baseline-python {args.baseline_python}" if args.baseline_python else "") + \
         (f" --output {args.output}" if args.output else "")
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     t_start = time.monotonic()
@@ -1159,6 +1311,9 @@ def main(argv: list[str] | None = None) -> int:
             if "wakeup" in which:
                 res["wakeup"] = bench_wakeup(pg, workdir, args.quick)
                 res["summary"] += wakeup_targets(res["wakeup"])
+            if "calls" in which:
+                res["calls"] = bench_calls(pg, workdir, args.quick, args.baseline_python)
+                res["summary"] += calls_targets(res["calls"])
     finally:
         if args.keep:
             log(f"logs kept in {workdir}")

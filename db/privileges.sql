@@ -79,9 +79,9 @@ turing.discover_due(text, integer),
 turing.report_backend(text, text, text, text, text, text),
 turing.maintain(text, interval),
 turing.complete_ticket(bigint, uuid, jsonb),
-turing.complete_batch(bigint[], uuid[], jsonb[]),
+turing.complete_batch(bigint[], uuid[], jsonb[], jsonb),
 turing.fail_ticket(bigint, uuid, text, text, boolean),
-turing.fail_batch(bigint[], uuid[], text[], text[], boolean[]),
+turing.fail_batch(bigint[], uuid[], text[], text[], boolean[], jsonb),
 turing.heartbeat(text, text, bigint[], uuid[]),
 turing.register_runner(text, text[], text, integer, integer, jsonb, text),
 turing.release_worker(text, text, bigint[], boolean),
@@ -105,12 +105,13 @@ grant select on all tables in schema turing to turing_admin;
 grant select on
 turing.v_dashboard, turing.v_runners, turing.v_dead_letters, turing.v_failure_rates,
 turing.v_throughput_hourly, turing.v_alerts, turing.v_pipeline_edges,
-turing.v_unwired_outboxes, turing.v_discovery_problems, turing.actor_fields, turing.actor_kinds
+turing.v_unwired_outboxes, turing.v_discovery_problems, turing.actor_fields, turing.actor_kinds,
+turing.v_tokens_hourly
 to turing_viewer, turing_admin;
 
--- why: the read commands of the CLI (`turing tickets`, `actor list|show`, `graph`, `check`,
--- `events`, `db status`, `chain`, `metrics`, `actor history|diff`) read through these; each only reads, so the
--- viewer may call them.
+-- why: the read commands of the CLI (`turing tickets`, `tickets show`, `actor list|show|history|diff`,
+-- `graph`, `check`, `events`, `db status`, `chain`, `metrics`) read through these; each only
+-- reads, so the viewer may call them.
 -- Writes stay with turing_admin: consume_events, compute_metrics, submit, set_actor, …
 grant execute on function
 turing.find_tickets(text, text, text, bigint, integer),
@@ -121,7 +122,8 @@ turing.peek_events(bigint, integer),
 turing.chain_story(bigint, integer),
 turing.recent_reaps(integer, interval),
 turing.actor_history(text),
-turing.actor_diff(text, integer, integer)
+turing.actor_diff(text, integer, integer),
+turing.ticket_story(bigint)
 to turing_viewer, turing_admin;
 
 grant select on turing.schema_migrations to turing_viewer, turing_admin;

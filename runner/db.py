@@ -727,14 +727,18 @@ class Turing:
             "select * from turing.rerun(p_actor => %(a)s, p_subject_id => %(s)s)",
             {"a": actor, "s": subject_id})
 
-    def complete_batch(self, results: Sequence[tuple[int, UUID, Any]]) -> list[Outcome]:
+    def complete_batch(self, results: Sequence[tuple[int, UUID, Any]],
+                       calls: Sequence[dict[str, Any]] = ()) -> list[Outcome]:
+        """Save outputs (fenced); `calls` are the attempts' call records (CallRecord.as_json),
+        kept in the same transaction."""
         rows = self._rows(
             "select * from turing.complete_batch(p_ticket_ids => %(i)s, "
-            "p_lease_tokens => %(t)s, p_outputs => %(o)s::jsonb[])",
+            "p_lease_tokens => %(t)s, p_outputs => %(o)s::jsonb[], p_calls => %(c)s::jsonb)",
             {
                 "i": [r[0] for r in results],
                 "t": [r[1] for r in results],
                 "o": [json.dumps(r[2]) for r in results],
+                "c": json.dumps(list(calls)) if calls else None,
             },
         )
         return [Outcome(r["ticket_id"], r["accepted"], r["status"], error=r["error"])
@@ -749,16 +753,21 @@ class Turing:
             )
         )
 
-    def fail_batch(self, failures: Sequence[tuple[int, UUID, str, str, bool]]) -> list[Outcome]:
+    def fail_batch(self, failures: Sequence[tuple[int, UUID, str, str, bool]],
+                   calls: Sequence[dict[str, Any]] = ()) -> list[Outcome]:
+        """Report failures (fenced); `calls` are the attempts' call records, raw answers
+        included, kept in the same transaction."""
         rows = self._rows(
             "select * from turing.fail_batch(p_ticket_ids => %(i)s, p_lease_tokens => %(t)s, "
-            "p_errors => %(e)s, p_kinds => %(k)s, p_retryable => %(r)s)",
+            "p_errors => %(e)s, p_kinds => %(k)s, p_retryable => %(r)s, "
+            "p_calls => %(c)s::jsonb)",
             {
                 "i": [f[0] for f in failures],
                 "t": [f[1] for f in failures],
                 "e": [_redacted(f[2]) for f in failures],
                 "k": [f[3] for f in failures],
                 "r": [f[4] for f in failures],
+                "c": json.dumps(list(calls)) if calls else None,
             },
         )
         return [
@@ -852,6 +861,12 @@ class Turing:
             "select turing.chain_story(p_id => %(i)s, p_limit => %(n)s)",
             {"i": id_, "n": limit}))
 
+    def ticket_story(self, ticket_id: int) -> dict[str, Any]:
+        """One attempt's whole story (turing.ticket_story): input, call record, output, error,
+        lease events. Raises UnknownTicket when no ticket has that id."""
+        return dict(self._value("select turing.ticket_story(p_ticket_id => %(i)s)",
+                                {"i": ticket_id}))
+
     def recent_reaps(self, limit: int = 20, since: str = "1 day") -> list[dict[str, Any]]:
         """The reaper's log, newest first: attempts taken back, claims returned unstarted,
         runners marked lost (turing.recent_reaps)."""
@@ -924,7 +939,7 @@ class Turing:
         allowed = {
             "v_counts", "v_stuck", "v_timeout_recommendations", "v_dashboard", "v_runners",
             "v_dead_letters", "v_failure_rates", "v_throughput_hourly", "v_alerts",
-            "v_pipeline_edges",
+            "v_pipeline_edges", "v_tokens_hourly",
         }
         if name not in allowed:
             raise InvalidArgument(f"unknown view {name!r}", f"one of {sorted(allowed)}")

@@ -16,6 +16,33 @@ DATABASE = "database"
 
 
 @dataclass(frozen=True)
+class CallRecord:
+    """What one LLM call sent and got back, kept in turing.calls by the transaction that ends
+    the attempt (complete_batch / fail_batch): the rendered prompts, the raw answer, and the
+    counts and durations the model server measured (nanoseconds, Ollama's names; None where
+    the server does not report one). `output` is what the answer parsed to when it was not
+    saved (JSON against the output_schema); a saved output is the ticket's and is not sent
+    twice."""
+
+    model: str
+    options: dict[str, Any]
+    prompt: str
+    system: str | None = None
+    answer: str | None = None
+    output: Any = None
+    load_duration: int | None = None
+    prompt_eval_count: int | None = None
+    prompt_eval_duration: int | None = None
+    eval_count: int | None = None
+    eval_duration: int | None = None
+    total_duration: int | None = None
+
+    def as_json(self, ticket_id: int) -> dict[str, Any]:
+        """The record as complete_batch / fail_batch take it in p_calls."""
+        return {"ticket_id": ticket_id, **self.__dict__}
+
+
+@dataclass(frozen=True)
 class Result:
     """The outcome of one attempt, before it is reported through the fenced SQL functions.
 
@@ -47,9 +74,8 @@ class Result:
     # why: the call's own measure of a model load (Ollama's load_duration), whatever the
     # outcome: auto timeouts add the measured load time for attempts started cold.
     load_s: float | None = None
-    # the model server's token counts for the call (the prompt's, the answer's), when known
-    prompt_tokens: int | None = None
-    output_tokens: int | None = None
+    # an LLM attempt that sent a call: what it sent and got back (turing.calls)
+    call: CallRecord | None = None
 
     @classmethod
     def ok(cls, output: Any) -> Result:

@@ -63,6 +63,12 @@ _REPORTED_AS = {"completed": "complete", "failed": "fail", "timed_out": "fail",
                 "released": "return", "fault": "return"}
 
 
+def _calls(group: list[Finished]) -> list[dict[str, Any]]:
+    """The call records of a group of results (p_calls of complete_batch / fail_batch)."""
+    return [f.result.call.as_json(f.attempt.ticket.ticket_id) for f in group
+            if f.result.call is not None]
+
+
 def _dsn_source(cfg: RunnerConfig) -> DsnSource:
     """The DSN given, or, when it came from the embedded server, a lookup of the server's DSN
     that the pool and the listener make again for every new connection: after `turing db stop`
@@ -715,12 +721,12 @@ class Runner:
         if how == "complete":
             outcomes = self.turing.complete_batch(
                 [(f.attempt.ticket.ticket_id, f.attempt.ticket.lease_token, f.result.output)
-                 for f in group])
+                 for f in group], _calls(group))
         elif how == "fail":
             outcomes = self.turing.fail_batch(
                 [(f.attempt.ticket.ticket_id, f.attempt.ticket.lease_token,
                   f.result.error or "", f.result.kind, f.result.retryable)
-                 for f in group])
+                 for f in group], _calls(group))
         else:
             outcomes = []
             for f in group:
@@ -757,9 +763,10 @@ class Runner:
             elif o.status == "completed":
                 self.stats["completed"] += 1
                 self.metrics.completed(t.actor.model, t.actor.name)
-                tokens = {k: v for k, v in (("prompt_tokens", f.result.prompt_tokens),
-                                            ("output_tokens", f.result.output_tokens))
-                          if v is not None}
+                c = f.result.call
+                tokens = {} if c is None else {
+                    k: v for k, v in (("prompt_tokens", c.prompt_eval_count),
+                                      ("output_tokens", c.eval_count)) if v is not None}
                 logs.event("finish", **common, **tokens)
             else:
                 self.stats["failed"] += 1

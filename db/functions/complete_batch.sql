@@ -4,7 +4,8 @@
 create or replace function turing.complete_batch(
     p_ticket_ids bigint[],
     p_lease_tokens uuid[],
-    p_outputs jsonb[]
+    p_outputs jsonb[],
+    p_calls jsonb default null
 )
 returns table (ticket_id bigint, accepted boolean, status text, error text)
 language plpgsql
@@ -45,6 +46,7 @@ begin
     ) as f;
     -- why: the common case (no on_complete, all accepted) ends here without another query.
     if cardinality(v_ids) = cardinality(p_ticket_ids) then
+        perform turing._record_calls(p_calls, v_ids);
         return query
         select s.ticket_id, true, 'completed'::text, null::text
         from unnest(p_ticket_ids) as s (ticket_id);
@@ -108,6 +110,7 @@ begin
         end;
     end loop;
 
+    perform turing._record_calls(p_calls, v_ids);
     return query
     select s.ticket_id, d.ticket_id is not null, d.status, d.error
     from unnest(p_ticket_ids) with ordinality as s (ticket_id, ord)
@@ -117,7 +120,7 @@ begin
 end;
 $$;
 
-comment on function turing.complete_batch(bigint[], uuid[], jsonb[]) is
+comment on function turing.complete_batch(bigint[], uuid[], jsonb[], jsonb) is
 'Save the outputs of several attempts. Each ticket is completed only if it is still running '
 'under the given lease token (invariant 4): otherwise accepted = false and nothing is written, '
 'e.g. for the late answer of an attempt that reap() already took back. In the same transaction '
@@ -126,4 +129,7 @@ comment on function turing.complete_batch(bigint[], uuid[], jsonb[]) is
 '(and retried; not retried when spawn() refused a loop or a chain too deep) with the error, '
 'returned in `error`, and its effects are rolled back (invariant 5). on_complete runs as the '
 'actor''s run_as role (invariant 14). Outputs must be '
-'JSON objects or arrays (TR007).';
+'JSON objects or arrays (TR007). p_calls (optional): the call records of LLM attempts, a JSON '
+'array of {ticket_id, model, options, system, prompt, answer, load_duration, '
+'prompt_eval_count, prompt_eval_duration, eval_count, eval_duration, total_duration}, kept in '
+'turing.calls for the attempts this call ended (see _record_calls).';

@@ -30,6 +30,11 @@ begin
             )
             returning h.ticket_id, h.actor_id, h.subject_id, h.status, h.finished_at
         ),
+        -- why: a call record is kept as long as the attempt it belongs to.
+        calls as (
+            delete from turing.calls as c
+            where c.ticket_id in (select g.ticket_id from gone as g)
+        ),
         -- why: a dead attempt that retention deletes is no longer a dead letter either.
         handled as (
             delete from turing.dead_letters as d
@@ -75,6 +80,23 @@ begin
         order by x.handed_at
         limit p_batch
     );
+    -- why: a prompt is kept while a call uses it, and for the completed retention after its
+    -- last use (so one unused for a moment, e.g. between a prune and the next call with the
+    -- same system prompt, is not rewritten); _record_calls locks a prompt it reuses, and this
+    -- delete rechecks last_used_at of a row it had to wait for.
+    delete from turing.prompts as p
+    where p.prompt_id in (
+        select x.prompt_id from turing.prompts as x
+        where x.last_used_at < v_started - coalesce(
+            (select r.keep from turing.retention as r where r.status = 'completed'), interval '30 days'
+        )
+            and not exists (select from turing.calls as c where c.prompt_id = x.prompt_id)
+            and not exists (select from turing.calls as c where c.system_prompt_id = x.prompt_id)
+        limit p_batch
+    )
+        and p.last_used_at < v_started - coalesce(
+            (select r.keep from turing.retention as r where r.status = 'completed'), interval '30 days'
+        );
     delete from turing.maintenance_log as l
     where l.log_id in (
         select x.log_id from turing.maintenance_log as x
@@ -93,7 +115,8 @@ $$;
 
 comment on function turing.prune_history(integer) is
 'Delete finished tickets older than their status''s keep in turing.retention, at most p_batch '
-'rows per status per call (dead: kept until handled by default), plus old chain_steps, '
-'hand_offs and maintenance_log rows. Completed and cancelled subjects it deletes are kept in subjects_done, '
-'so discovery never runs finished work again because its history was pruned. Returns tickets '
-'deleted; tick() calls it every run.';
+'rows per status per call (dead: kept until handled by default) with their call records '
+'(turing.calls), plus old chain_steps, hand_offs, maintenance_log rows and the prompts no '
+'call uses any more (unused for the completed retention). Completed and cancelled subjects '
+'it deletes are kept in subjects_done, so discovery never runs finished work again because '
+'its history was pruned. Returns tickets deleted; tick() calls it every run.';

@@ -18,7 +18,16 @@ select
             then make_interval(
                 secs => (coalesce(c.pending, 0) + coalesce(c.running, 0)) * 300.0 / h.done_5m
             )
-    end as eta
+    end as eta,
+    (
+        -- why: per actor through calls_actor_at, the last hour only; generation speed as the
+        -- model server measured it (output tokens per second of eval_duration).
+        select round(sum(x.eval_count) / nullif(sum(x.eval_duration) / 1e9, 0), 1)
+        from turing.calls as x
+        where
+            x.actor_id = a.actor_id and x.at > statement_timestamp() - interval '1 hour'
+            and x.eval_duration > 0
+    ) as tokens_per_s
 from turing.actors as a
 left join lateral (
     select
@@ -48,4 +57,5 @@ comment on view turing.v_dashboard is
 'Per actor: model, kind, enabled, pending/running/dead tickets (trigger-kept counts), '
 'completed and failed in the last hour, rate per minute over the last 5 minutes, p95 run time '
 '(ms) over the last hour, and ETA of the open work at the current rate (NULL when nothing '
-'completed in 5 minutes).';
+'completed in 5 minutes), and tokens_per_s: the generation speed of its LLM calls in the last '
+'hour (output tokens per second of the server''s eval_duration; NULL without such calls).';

@@ -29,16 +29,34 @@ class ChatCall:
     keep_alive: int | str
 
 
+# what a model server measures of a call, under Ollama's names (durations in nanoseconds)
+COUNTERS = ("load_duration", "prompt_eval_count", "prompt_eval_duration", "eval_count",
+            "eval_duration", "total_duration")
+
+
 @dataclass
 class Answer:
-    """A whole answer: its text, whether it was cut off at the token limit, and its counts."""
+    """A whole answer: its text, whether it was cut off at the token limit, and what the server
+    measured (COUNTERS, None where it does not report one)."""
 
     content: str = ""
     cut_off: bool = False
-    load_s: float | None = None
-    prompt_tokens: int | None = None
-    output_tokens: int | None = None
+    load_duration: int | None = None
+    prompt_eval_count: int | None = None
+    prompt_eval_duration: int | None = None
+    eval_count: int | None = None
+    eval_duration: int | None = None
+    total_duration: int | None = None
     parts: list[str] = field(default_factory=list)
+
+    @property
+    def load_s(self) -> float | None:
+        """Seconds the server spent loading the model for this call, when it says."""
+        ns = self.load_duration
+        return ns / 1e9 if ns is not None and ns >= 0 else None
+
+    def counters(self) -> dict[str, int | None]:
+        return {name: getattr(self, name) for name in COUNTERS}
 
 
 class Unreachable(Exception):

@@ -95,9 +95,9 @@ class OllamaBackend:
                 "RemoteProtocolError: the stream ended before the answer was done")
         answer.content = "".join(answer.parts)
         answer.cut_off = last.done_reason == "length"
-        answer.load_s = load_seconds(last, None)
-        answer.prompt_tokens = last.prompt_eval_count
-        answer.output_tokens = last.eval_count
+        for name in backends.COUNTERS:
+            value = getattr(last, name, None)
+            setattr(answer, name, value if isinstance(value, int) else None)
         return answer
 
     def probe(self) -> str | None:

@@ -10,6 +10,7 @@ on such a server never switches models by itself; it just calls the model a tick
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -79,6 +80,7 @@ class OpenAIBackend:
         llama.cpp's server take as the client gone and stop generating."""
         answer = backends.Answer()
         finish: str | None = None
+        started_ns = time.monotonic_ns()
         try:
             stream = self._client().chat.completions.create(
                 **self.request(call), stream=True, stream_options={"include_usage": True},
@@ -86,8 +88,11 @@ class OpenAIBackend:
             try:
                 for chunk in stream:
                     if chunk.usage is not None:
-                        answer.prompt_tokens = chunk.usage.prompt_tokens
-                        answer.output_tokens = chunk.usage.completion_tokens
+                        # why: the usage counts are the tokens Ollama calls prompt_eval_count
+                        # and eval_count; these servers measure no durations, so the call's
+                        # own time (the runner's clock) stands for total_duration.
+                        answer.prompt_eval_count = chunk.usage.prompt_tokens
+                        answer.eval_count = chunk.usage.completion_tokens
                     for choice in chunk.choices:
                         answer.parts.append(choice.delta.content or "")
                         finish = choice.finish_reason or finish
@@ -115,6 +120,7 @@ class OpenAIBackend:
                 "RemoteProtocolError: the stream ended before the answer was done")
         answer.content = "".join(answer.parts)
         answer.cut_off = finish == "length"
+        answer.total_duration = time.monotonic_ns() - started_ns
         return answer
 
     def models(self) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from turing_pg import __version__
-from turing_pg.cli import actors, chains, db, demo, human, maintenance, monitor, work
+from turing_pg.cli import actors, chains, db, demo, human, maintenance, monitor, story, work
 from turing_pg.cli.options import exit_codes
 from turing_pg.exits import Exit
 
@@ -54,3 +54,4 @@ for _command in (
     demo.demo,
 ):
     main.add_command(_command)
+monitor.tickets.add_command(story.show)

@@ -51,7 +51,8 @@ show_all_option = click.option(
 @common_options
 @handle_errors
 def status(show_all: bool, dsn: str | None, as_json: bool, verbose: int) -> None:
-    """Per actor: model, pending, running, done last hour, rate, failures, p95, ETA; runners
+    """Per actor: model, pending, running, done last hour, rate, failures, p95, tokens/s, ETA;
+    runners
     alive with their model and current batch; alerts.
 
     \b
@@ -171,7 +172,7 @@ def check(dsn: str | None, as_json: bool, verbose: int) -> None:
         sys.exit(Exit.ERROR)
 
 
-@click.command("tickets")
+@click.group("tickets", invoke_without_command=True)
 @click.option("--actor", default=None)
 @click.option("--status", default=None,
               type=click.Choice(["pending", "running", "completed", "failed", "timed_out",
@@ -180,16 +181,22 @@ def check(dsn: str | None, as_json: bool, verbose: int) -> None:
 @click.option("--chain", type=int, default=None, help="chain_id")
 @click.option("--limit", type=int, default=50, show_default=True)
 @common_options
+@click.pass_context
 @handle_errors
-def tickets(actor: str | None, status: str | None, subject: str | None, chain: int | None,
-            limit: int, dsn: str | None, as_json: bool, verbose: int) -> None:
-    """List tickets (every attempt), newest first.
+def tickets(ctx: click.Context, actor: str | None, status: str | None, subject: str | None,
+            chain: int | None, limit: int, dsn: str | None, as_json: bool,
+            verbose: int) -> None:
+    """List tickets (every attempt), newest first; `turing tickets show ID` tells one
+    attempt's whole story.
 
     \b
     Example:
       turing tickets --actor classifier_a --status failed
       turing tickets --subject 42
+      turing tickets show 1234
     """
+    if ctx.invoked_subcommand is not None:
+        return
     with client(dsn) as t:
         rows = t.find_tickets(actor=actor, status=status, subject_id=subject, chain_id=chain,
                               limit=limit)

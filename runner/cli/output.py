@@ -40,6 +40,7 @@ HEADERS: dict[str, str] = {
     "failed_last_hour": "fail/h",
     "rate_per_min": "/min",
     "p95_ms": "p95 ms",
+    "tokens_per_s": "tok/s",
     "current_model": "model now",
     "current_batch_id": "batch",
     "in_flight": "busy",

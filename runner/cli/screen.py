@@ -23,7 +23,7 @@ from rich.text import Text
 from turing_pg.cli.output import STATUS_STYLES, cell, console, table
 
 ACTOR_COLUMNS = ["actor", "model", "enabled", "pending", "running", "done_last_hour",
-                 "rate_per_min", "failed_last_hour", "dead", "p95_ms", "eta"]
+                 "rate_per_min", "failed_last_hour", "dead", "p95_ms", "tokens_per_s", "eta"]
 RUNNER_COLUMNS = ["worker", "models", "status", "alive", "current_model", "current_batch_id",
                   "in_flight", "silent_for"]
 QUIT_KEYS = frozenset("qQ")

@@ -36,7 +36,7 @@ from turing_pg.backends import (
 )
 from turing_pg.config import LOAD_OPTIONS, RunnerConfig
 from turing_pg.db import ActorRuntime, output_schema_problem
-from turing_pg.execution import Attempt, Result, require_container
+from turing_pg.execution import Attempt, CallRecord, Result, require_container
 from turing_pg.executors.context import Context
 from turing_pg.prompt import PromptError, render
 
@@ -123,6 +123,32 @@ class LlmExecutor:
         call = ChatCall(model=a.model, messages=messages, schema=a.output_schema,
                         options=self.options(a.name, a.options or {}), think=a.think,
                         keep_alive=self.cfg.keep_alive)
+        result = self._call(attempt, call, where)
+        if result.call is None and result.kind in ("failed", "timed_out"):
+            # why: no answer came (a timeout, an HTTP error): the record still shows what was
+            # asked.
+            result = dataclasses.replace(result, call=self.record(call))
+        return result
+
+    @staticmethod
+    def record(call: ChatCall, answer: Answer | None = None, output: Any = None) -> CallRecord:
+        """The call record of `call` (turing.calls), with what `answer` measured if one came."""
+        system = next((m["content"] for m in call.messages if m["role"] == "system"), None)
+        options = {**call.options, "think": call.think, "keep_alive": call.keep_alive}
+        if answer is None:
+            return CallRecord(model=call.model, options=options,
+                              prompt=call.messages[-1]["content"], system=system)
+        text = answer.content
+        if "\x00" in text:
+            # why: PostgreSQL text cannot hold NUL; a failed answer with one must still be kept
+            text = text.replace("\x00", "\N{REPLACEMENT CHARACTER}")
+        return CallRecord(model=call.model, options=options,
+                          prompt=call.messages[-1]["content"], system=system,
+                          answer=text, output=output, **answer.counters())
+
+    def _call(self, attempt: Attempt, call: ChatCall, where: str) -> Result:
+        """The call with its transport retries, within the attempt's deadline."""
+        t, a = attempt.ticket, attempt.ticket.actor
         backoff = 0.5
         reason = ""
         for try_no in range(1, TRANSPORT_RETRIES + 2):
@@ -227,21 +253,25 @@ class LlmExecutor:
                 f"{call.options.get('num_predict')} tokens (done_reason=length): "
                 f"{content[:200]!r}; raise options.num_predict or ask for a shorter answer"
                 f"{thinking}")
+            parsed = None
         else:
-            result = LlmExecutor._validated(content, schema, where)
+            result, parsed = LlmExecutor._validated(content, schema, where)
+        # why: a saved output is the ticket's; the record keeps only one that was refused
+        unsaved = parsed if result.kind != "completed" else None
         return dataclasses.replace(result, load_s=answer.load_s,
-                                   prompt_tokens=answer.prompt_tokens,
-                                   output_tokens=answer.output_tokens)
+                                   call=LlmExecutor.record(call, answer, unsaved))
 
     @staticmethod
-    def _validated(content: str, schema: dict[str, Any] | None, where: str) -> Result:
+    def _validated(content: str, schema: dict[str, Any] | None, where: str
+                   ) -> tuple[Result, Any]:
+        """The verdict on an answer, and what it parsed to (None when it is not JSON)."""
         try:
             output = json.loads(content)
         except json.JSONDecodeError as exc:
             return Result.failed(
                 f"{where}: the answer is not JSON ({exc.msg} at char {exc.pos}): "
                 f"{content[:300]!r}"
-            )
+            ), None
         if schema is not None:
             error = jsonschema.exceptions.best_match(
                 jsonschema.validators.validator_for(schema)(schema).iter_errors(output)
@@ -250,5 +280,5 @@ class LlmExecutor:
                 path = "/" + "/".join(str(p) for p in error.absolute_path)
                 return Result.failed(
                     f"{where}: the answer violates output_schema at {path}: {error.message}"
-                )
-        return require_container(output, where)
+                ), output
+        return require_container(output, where), output
