@@ -543,6 +543,13 @@ class Turing:
             )
         )
 
+    def remove_actor(self, actor: str, cancel_open: bool = False) -> dict[str, Any]:
+        """Remove an actor; its history stays readable (turing.remove_actor). Refused
+        (IllegalTransition) while it has open tickets, unless `cancel_open` cancels them."""
+        return dict(self._value(
+            "select turing.remove_actor(p_name => %(a)s, p_cancel_open => %(c)s)",
+            {"a": actor, "c": cancel_open}))
+
     def discover(self, actor: str) -> int:
         return int(self._value("select turing.discover(p_actor => %(a)s)", {"a": actor}))
 
