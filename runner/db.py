@@ -714,6 +714,15 @@ class Turing:
              "r": _redacted(reason), "f": fault})
         return [Outcome(r["ticket_id"], True, r["status"]) for r in rows]
 
+    def skip_ticket(self, worker: str, ticket_id: int, lease_token: UUID,
+                    for_s: float = 600.0) -> bool:
+        """A person passes on a claimed ticket: back to pending uncharged, not claimable for
+        `for_s` seconds (so the next claim hands out other work); False when no longer held."""
+        return bool(self._value(
+            "select turing.skip_ticket(p_worker => %(w)s, p_ticket_id => %(i)s, "
+            "p_lease_token => %(t)s, p_for => %(f)s * interval '1 second')",
+            {"w": worker, "i": ticket_id, "t": lease_token, "f": for_s}))
+
     def release_unheld(self, worker: str, held: Sequence[int]) -> int:
         """After a claim that broke off: give back this worker's running tickets it does not
         hold (the lost claim's), nothing charged."""
