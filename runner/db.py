@@ -543,6 +543,13 @@ class Turing:
             )
         )
 
+    def remove_actor(self, actor: str, cancel_open: bool = False) -> dict[str, Any]:
+        """Remove an actor; its history stays readable (turing.remove_actor). Refused
+        (IllegalTransition) while it has open tickets, unless `cancel_open` cancels them."""
+        return dict(self._value(
+            "select turing.remove_actor(p_name => %(a)s, p_cancel_open => %(c)s)",
+            {"a": actor, "c": cancel_open}))
+
     def discover(self, actor: str) -> int:
         return int(self._value("select turing.discover(p_actor => %(a)s)", {"a": actor}))
 
@@ -706,6 +713,15 @@ class Turing:
             {"w": worker, "i": [t[0] for t in tickets], "t": [t[1] for t in tickets],
              "r": _redacted(reason), "f": fault})
         return [Outcome(r["ticket_id"], True, r["status"]) for r in rows]
+
+    def skip_ticket(self, worker: str, ticket_id: int, lease_token: UUID,
+                    for_s: float = 600.0) -> bool:
+        """A person passes on a claimed ticket: back to pending uncharged, not claimable for
+        `for_s` seconds (so the next claim hands out other work); False when no longer held."""
+        return bool(self._value(
+            "select turing.skip_ticket(p_worker => %(w)s, p_ticket_id => %(i)s, "
+            "p_lease_token => %(t)s, p_for => %(f)s * interval '1 second')",
+            {"w": worker, "i": ticket_id, "t": lease_token, "f": for_s}))
 
     def release_unheld(self, worker: str, held: Sequence[int]) -> int:
         """After a claim that broke off: give back this worker's running tickets it does not

@@ -16,6 +16,11 @@ from turing_pg.db import DatabaseUnavailable, Turing, TuringError
 
 MAINTAIN_EVERY_S = 1.0
 DISCOVERY_WORKERS = 2
+# why: no runner serves the people's resource (`turing human` claims one ticket at a time, and
+# only while someone sits at it), so every runner discovers its work as well, within the same
+# per-actor budget: a person's inbox then shows as waiting in `turing status` instead of the
+# pipeline looking drained. One discoverer per actor at a time (top_up's advisory lock).
+PEOPLE = "human"
 
 
 class Discoverer(threading.Thread):
@@ -69,7 +74,7 @@ class Discoverer(threading.Thread):
         for actor, job in list(self.in_flight.items()):
             if job.done():
                 del self.in_flight[actor]
-        for model in self.models:
+        for model in dict.fromkeys([*self.models, PEOPLE]):
             for actor in self.turing.discover_due(model, self.want):
                 if actor not in self.in_flight:
                     self.in_flight[actor] = self.pool.submit(self._top_up, actor)

@@ -118,7 +118,7 @@ def test_human_answers_at_the_terminal(wired, dsn, conn):
     wired.discover("scorer")
     wired.submit("reviewer", t.subject_id, {"title": "job 1"})
     out = run("human", "--worker", "alice", dsn=dsn,
-              stdin='not json\n["a list"]\n{"verdict": "ok"}\n').stdout
+              stdin='\nnot json\n["a list"]\n{"verdict": "ok"}\n').stdout
     assert "not JSON" in out and "must be a JSON object" in out and "saved" in out
     assert conn.execute(
         "select output, worker from turing.tickets "

@@ -99,7 +99,8 @@ WRITES: list[tuple[str, ...]] = [
     ("submit", "scorer", "999"), ("rerun", "scorer", "--subject", "1"),
     ("cancel", "{pending}"), ("retry", "{dead}"), ("dead", "retry", "{dead}"),
     ("actor", "add", "-f", "{file}"), ("actor", "set", "scorer", "max_attempts=5"),
-    ("actor", "enable", "scorer"), ("actor", "disable", "scorer"), ("reap",), ("tick",),
+    ("actor", "enable", "scorer"), ("actor", "disable", "scorer"),
+    ("actor", "remove", "scorer", "--cancel-open", "--yes"), ("reap",), ("tick",),
     ("events", "--consume"), ("human", "--worker", "viewer"), ("db", "up"), ("db", "up", "--json"),
     ("demo", "--limit", "1"),
 ]
@@ -178,7 +179,8 @@ def test_the_admin_operates(pipeline, logins, tmp_path, conn):
     admin = logins["turing_admin"]
     (tmp_path / "a.yaml").write_text("name: another\nkind: script\nscript: cat\n")
     for args in [("submit", "scorer", "999"), ("actor", "add", "-f", str(tmp_path / "a.yaml")),
-                 ("actor", "set", "scorer", "max_attempts=5"), ("cancel", pipeline["pending"]),
+                 ("actor", "set", "scorer", "max_attempts=5"),
+                 ("actor", "remove", "another", "--yes"), ("cancel", pipeline["pending"]),
                  ("dead", "retry", pipeline["dead"]), ("reap",), ("tick",),
                  ("events", "--consume"),
                  *(tuple(a.format(**pipeline) for a in r) for r in READS)]:

@@ -30,6 +30,7 @@ RUNNER_API = {
     "discover_due", "report_backend", "maintain", "complete_ticket", "complete_batch",
     "fail_ticket", "fail_batch", "heartbeat", "register_runner", "release_worker", "reap",
     "startup_state", "model_backlog", "run_sql_ticket", "compact_counts", "release_unheld",
+    "skip_ticket",
 }
 
 # What turing_viewer may execute: the read-only functions the CLI reads through.
@@ -400,6 +401,7 @@ def test_the_runner_executes_the_runner_api_and_no_other_function(cast, conn):
     assert allowed == RUNNER_API
     for call in ("turing.register_actor('{}'::jsonb)", "turing.submit('a', '1')",
                  "turing.set_actor('a', '{}')", "turing.cancel_ticket(1)",
+                 "turing.remove_actor('a', true)",
                  "turing.rerun('a')", "turing.discover('a')", "turing.check_pipeline()",
                  "turing.spawn(1, 'a', '1')", "turing._discover(1)",
                  "turing._register_actor('{}', 'x')"):

@@ -50,6 +50,8 @@ begin
                 g.actor_id, g.subject_id, g.ticket_id, g.status, g.finished_at
             from gone as g
             where g.status in ('completed', 'cancelled')
+                -- why: a removed actor discovers nothing again (its actor_id is never reused)
+                and g.actor_id in (select a.actor_id from turing.actors as a)
             order by g.actor_id, g.subject_id, g.finished_at desc
             on conflict (actor_id, subject_id) do update set
                 ticket_id = excluded.ticket_id, status = excluded.status,

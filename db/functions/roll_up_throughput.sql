@@ -28,6 +28,8 @@ begin
             count(*) filter (where h.status in ('failed', 'timed_out', 'dead'))
         from turing.ticket_history as h
         where h.finished_at >= v_from and h.finished_at < v_to
+            -- why: live actors only; a removed actor's recent history is not rolled up again
+            and h.actor_id in (select a.actor_id from turing.actors as a)
         group by 1, 2
         on conflict (actor_id, hour) do update
         set completed = excluded.completed, failed = excluded.failed;

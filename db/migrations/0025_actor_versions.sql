@@ -4,9 +4,9 @@
 -- records the version that ran it, so an answer can be traced to the prompt that produced it.
 
 create table turing.actor_versions (
-    -- why: an actor may be deleted only while no ticket names it (ticket triggers), and then
-    -- no answer was made by any of its versions: they go with it.
-    actor_id integer not null references turing.actors (actor_id) on delete cascade,
+    -- why: no foreign key to actors: a removed actor's finished tickets stay in the history
+    -- (remove_actor), and the versions that made their answers stay with them.
+    actor_id integer not null,
     version integer not null constraint actor_versions_version_positive check (version >= 1),
     hash text not null,
     definition jsonb not null,

@@ -1,5 +1,18 @@
 -- tickets: the one logical queue and audit log: open work and finished attempts together.
 create view turing.tickets as
+-- why: finished tickets outlive their actor: a removed actor's name comes from removed_actors.
+with actor_names as (
+    select
+        l.actor_id,
+        l.name
+    from turing.actors as l
+    union all
+    select
+        r.actor_id,
+        r.name
+    from turing.removed_actors as r
+)
+
 select
     o.ticket_id,
     o.actor_id,
@@ -58,11 +71,12 @@ select
     null::timestamptz,
     h.actor_version
 from turing.ticket_history as h
-inner join turing.actors as a on h.actor_id = a.actor_id;
+inner join actor_names as a on h.actor_id = a.actor_id;
 
 comment on view turing.tickets is
 'Every ticket, one row per attempt: open ones (pending, running; from ticket_open) and finished '
 'ones (completed, failed, timed_out, cancelled, dead; from ticket_history). Read-only: change '
 'tickets through the API functions. For open tickets, error is the previous attempt''s error. '
 'timeout is the one the attempt runs (ran) with, fixed when it started. actor_version: the '
-'version of the actor that ran it (turing.actor_versions).';
+'version of the actor that ran it (turing.actor_versions). The finished tickets of a removed '
+'actor (remove_actor) stay here under its name.';

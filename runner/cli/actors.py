@@ -1,5 +1,5 @@
-"""`turing actor add | list | show | set | enable | disable | history | diff`: register and
-inspect actors."""
+"""`turing actor add | list | show | set | enable | disable | history | diff | remove`:
+register, inspect and remove actors."""
 
 from __future__ import annotations
 
@@ -11,8 +11,16 @@ from typing import Any
 import click
 
 from turing_pg.actor_files import load_definitions
-from turing_pg.cli.options import client, common_options, format_table, handle_errors, print_data
+from turing_pg.cli.options import (
+    client,
+    common_options,
+    exit_codes,
+    format_table,
+    handle_errors,
+    print_data,
+)
 from turing_pg.db import InvalidArgument, UnknownActor
+from turing_pg.exits import Exit
 
 
 @click.group()
@@ -182,3 +190,45 @@ def actor_diff(name: str, from_version: int, to_version: int, dsn: str | None, a
         return
     for r in rows:
         click.echo("\n".join(_diff_lines(r["field"], r["from_value"], r["to_value"])))
+
+
+@actor.command("remove")
+@exit_codes((Exit.USAGE, "not confirmed"), (Exit.UNKNOWN, "no such actor"),
+            (Exit.REFUSED, "it has open tickets and --cancel-open was not given"))
+@click.argument("name")
+@click.option("--cancel-open", is_flag=True,
+              help="Cancel its open (pending and running) tickets first.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@common_options
+@handle_errors
+def actor_remove(name: str, cancel_open: bool, yes: bool, dsn: str | None, as_json: bool,
+                 verbose: int) -> None:
+    """Remove an actor. Its finished tickets stay readable (`turing tickets --actor NAME`);
+    claims, discovery, status, check and graph forget it, and the name may be registered
+    again as a new actor. Refused while it has open work, unless --cancel-open.
+
+    \b
+    Example:
+      turing actor remove old_scorer --yes
+      turing actor remove old_scorer --cancel-open --yes
+    """
+    if not yes:
+        what = "cancel its open tickets and remove" if cancel_open else "remove"
+        try:
+            confirmed = click.confirm(f"{what} actor {name}? its history stays readable",
+                                      default=False, err=True)
+        except click.Abort:
+            confirmed = False
+        if not confirmed:
+            raise InvalidArgument(f"actor {name} was not removed", "confirm with y, or pass --yes")
+    with client(dsn) as t:
+        done = t.remove_actor(name, cancel_open)
+    print_data(done, as_json, _removed_text)
+
+
+def _removed_text(d: dict[str, Any]) -> str:
+    lines = [f"removed {d['actor']} (id {d['actor_id']}): {d['cancelled']} open ticket(s) "
+             f"cancelled, {d['history']} finished ticket(s) kept"]
+    lines += [f"note: {u['actor']} writes status {u['status']}, which no enabled actor reads now"
+              for u in d["unwired"]]
+    return "\n".join(lines)
