@@ -18,6 +18,7 @@ from turing_pg.cli.options import (
     handle_errors,
     print_data,
 )
+from turing_pg.cli.params import INTEGER_MAX, LIMIT, SECONDS, TICKET_ID
 from turing_pg.credentials import redact
 from turing_pg.db import InvalidArgument
 from turing_pg.exits import Exit
@@ -60,9 +61,10 @@ def status(dsn: str | None, as_json: bool, verbose: int) -> None:
 
 
 @click.command("top")
-@click.option("--interval", type=float, default=2.0, show_default=True,
+@click.option("--interval", type=SECONDS, default=2.0, show_default=True,
               help="Seconds between refreshes.")
-@click.option("--count", type=int, default=0, help="Stop after N refreshes (0 = until Ctrl-C).")
+@click.option("--count", type=click.IntRange(0, INTEGER_MAX), default=0,
+              help="Stop after N refreshes (0 = until Ctrl-C).")
 @common_options
 @handle_errors
 def top(interval: float, count: int, dsn: str | None, as_json: bool, verbose: int) -> None:
@@ -158,8 +160,9 @@ def check(dsn: str | None, as_json: bool, verbose: int) -> None:
               type=click.Choice(["pending", "running", "completed", "failed", "timed_out",
                                  "cancelled", "dead"]))
 @click.option("--subject", default=None, help="subject_id")
-@click.option("--chain", type=int, default=None, help="chain_id")
-@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--chain", type=TICKET_ID, default=None, help="chain_id")
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True,
+              help="At most this many tickets (1 to 10000).")
 @common_options
 @handle_errors
 def tickets(actor: str | None, status: str | None, subject: str | None, chain: int | None,
@@ -181,7 +184,7 @@ def tickets(actor: str | None, status: str | None, subject: str | None, chain: i
 
 @click.command("events")
 @click.option("--follow", "-f", is_flag=True, help="Keep reading until Ctrl-C.")
-@click.option("--limit", type=int, default=100, show_default=True,
+@click.option("--limit", type=LIMIT, default=100, show_default=True,
               help="The newest N events (per read with --consume).")
 @click.option("--consume", is_flag=True,
               help="Take the events off the queue: read and archive them (turing_admin).")

@@ -17,7 +17,7 @@ from click.core import ParameterSource
 from turing_pg import __version__, logs
 from turing_pg.cli.options import exit_codes
 from turing_pg.config import RunnerConfig, parse_keep_alive
-from turing_pg.db import TuringError
+from turing_pg.db import TuringError, check_dsn
 from turing_pg.exits import Exit
 
 
@@ -140,7 +140,9 @@ def main(model: tuple[str, ...], models: str | None, concurrency: int, batch: in
         raise click.UsageError("give --model NAME (or --models A,B); see turing-runner --help")
     try:
         dsn_from = "given" if dsn else "embedded"
-        if not dsn:
+        if dsn:
+            check_dsn(dsn)
+        else:
             from turing_pg.pgserver import resolve_dsn
 
             dsn = resolve_dsn(None)
