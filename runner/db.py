@@ -161,6 +161,20 @@ class PermissionDenied(TuringError):
                    "it needs the owner of the object, or a grant from its owner")
 
 
+class SchemaMissing(TuringError):
+    """The database has no Turing schema, or one older than this client (an object of schema
+    turing that the call needs does not exist): `turing db up` was not run there, or the DSN
+    names another database."""
+
+    exit_code = Exit.SCHEMA
+
+
+# why: the SQLSTATEs of a missing schema, relation or function; mapped to SchemaMissing only
+# when the object is Turing's own (an actor's SQL may miss its own objects: that is its error).
+_MISSING_OBJECT = {"3F000": 'schema "turing"', "42P01": 'relation "turing.',
+                   "42883": "function turing."}
+
+
 class DatabaseUnavailable(TuringError):
     """The database cannot be reached (down, restarting, wrong DSN), or the server ended the
     session mid-call (a backend terminated, a shutdown or a crash): an infrastructure fault,
@@ -219,6 +233,11 @@ def map_error(exc: psycopg.Error, *, connection_lost: bool = False) -> Exception
     diag = exc.diag
     if state == PermissionDenied.sqlstate:
         return PermissionDenied.needing(diag.message_primary or str(exc), None)
+    if state in _MISSING_OBJECT and _MISSING_OBJECT[state] in (diag.message_primary or ""):
+        return SchemaMissing(
+            f"{diag.message_primary}: this database has no Turing schema, or an older one",
+            "run `turing db up` against it (with the same --dsn / TURING_DSN), or point "
+            "--dsn at the database that has it")
     if state in _BY_SQLSTATE:
         return _BY_SQLSTATE[state](diag.message_primary or str(exc), diag.message_hint)
     if isinstance(exc, psycopg.errors.InvalidTextRepresentation) and "json" in str(exc).lower():
@@ -233,7 +252,7 @@ def map_error(exc: psycopg.Error, *, connection_lost: bool = False) -> Exception
                                "remove \\u0000 (a NUL character) from the JSON")
     if state.startswith("08") or state in _SESSION_ENDED or (
             isinstance(exc, psycopg.OperationalError) and (not state or connection_lost)):
-        text = str(exc).strip()
+        text = " ".join(str(exc).split())  # one line: libpq adds "\n\tIs the server running…"
         if "unsupported startup parameter" in text:
             # why: a pooler refusing a parameter of the DSN answers, so "cannot reach" would
             # send the operator looking for a network problem.
