@@ -52,7 +52,8 @@ def load_definitions(path: Path) -> list[dict[str, Any]]:
         # why: yaml.load with a subclass of SafeLoader: as safe as safe_load
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_loader())
     except OSError as exc:
-        raise InvalidArgument(f"{path}: cannot read the file: {exc.strerror}") from exc
+        raise InvalidArgument(f"{path}: cannot read the file: {exc.strerror}",
+                              "give the path of a YAML file, e.g. -f actors/scorer.yaml") from exc
     except UnicodeDecodeError as exc:
         raise InvalidDefinitionFile(
             f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded)",
@@ -90,11 +91,14 @@ def load_definitions(path: Path) -> list[dict[str, Any]]:
                 item[field] = json.loads(text) if field == "output_schema" else text
             except OSError as exc:
                 raise InvalidDefinitionFile(
-                    f"{path}: {include} {target}: cannot read the file: {exc.strerror}") from exc
+                    f"{path}: {include} {target}: cannot read the file: {exc.strerror}",
+                    f"name a file relative to the actor file's directory ({path.parent})"
+                ) from exc
             except json.JSONDecodeError as exc:
                 raise InvalidDefinitionFile(
                     f"{path}: {include} {target} is not JSON: {exc.msg} at line {exc.lineno}, "
-                    f"column {exc.colno}") from exc
+                    f"column {exc.colno}", 'write a JSON Schema object, e.g. {"type": "object"}'
+                ) from exc
         _not_json(path, str(item.get("name", n)), item)
         out.append(item)
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -126,8 +127,15 @@ def graph(output: Path | None, fmt: str, dsn: str | None, as_json: bool, verbose
     if output is not None:
         try:
             g.render(g.dot(nodes, edges), output)
-        except (g.RendererMissing, ValueError) as exc:
+        except ValueError as exc:
+            raise InvalidArgument(str(exc), "write e.g. -o pipeline.svg or -o pipeline.png"
+                                  ) from exc
+        except g.RendererMissing as exc:
             raise InvalidArgument(str(exc)) from exc
+        except subprocess.CalledProcessError as exc:
+            raise InvalidArgument(f"Graphviz's dot could not write {output} (exit "
+                                  f"{exc.returncode})",
+                                  "give a path in a directory this user may write") from exc
         click.echo(f"wrote {output}")
         return
     click.echo(g.mermaid(nodes, edges) if fmt == "mermaid" else g.dot(nodes, edges), nl=False)

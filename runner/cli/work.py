@@ -4,7 +4,6 @@ it back."""
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections import Counter
 from typing import TextIO
 
@@ -19,7 +18,7 @@ from turing_pg.cli.options import (
     print_data,
 )
 from turing_pg.cli.params import LIMIT_OR_ALL, PRIORITY, TICKET_ID, parse_json
-from turing_pg.db import InvalidArgument
+from turing_pg.db import InvalidArgument, UnknownTicket
 from turing_pg.exits import Exit
 
 
@@ -125,10 +124,12 @@ def cancel(ticket_id: int, reason: str | None, dsn: str | None, as_json: bool,
     """Cancel an open ticket (no retry). Example: turing cancel 1234 --reason 'bad input'"""
     with client(dsn) as t:
         ok = t.cancel_ticket(ticket_id, reason)
-    print_data({"ticket_id": ticket_id, "cancelled": ok}, as_json,
-               lambda d: "cancelled" if ok else "not open (nothing changed)")
+    if ok or as_json:
+        print_data({"ticket_id": ticket_id, "cancelled": ok}, as_json, lambda d: "cancelled")
     if not ok:
-        sys.exit(Exit.UNKNOWN)
+        raise UnknownTicket(f"ticket {ticket_id} is not open: nothing changed",
+                            "cancel a pending or running ticket, as `turing tickets --status "
+                            "pending` lists them")
 
 
 @click.group("dead", invoke_without_command=True)
