@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from turing_pg.cli.options import client, common_options, format_table, handle_errors, print_data
-from turing_pg.cli.params import INTEGER_MAX
+from turing_pg.cli.params import LIMIT_OR_ALL
 
 
 @click.command("reap")
@@ -39,7 +39,7 @@ def tick(dsn: str | None, as_json: bool, verbose: int) -> None:
 @click.command("metrics")
 @click.option("--day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="YYYY-MM-DD to recompute (default today).")
-@click.option("--reaps", type=click.IntRange(0, INTEGER_MAX), default=20, show_default=True,
+@click.option("--reaps", type=LIMIT_OR_ALL, default=20, show_default=True,
               help="Show this many entries of the reaper's log (last 24 hours).")
 @common_options
 @handle_errors

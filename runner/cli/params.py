@@ -19,12 +19,31 @@ from turing_pg.db import InvalidArgument
 BIGINT_MAX = 2**63 - 1
 INTEGER_MIN, INTEGER_MAX = -(2**31), 2**31 - 1
 
+
+
+class AtLeast(click.IntRange):
+    """A count of at least `least`. One above what the SQL argument holds is taken as its
+    largest value (a limit of 10^12 rows means "all of them"), so the help says only
+    `x>=least`."""
+
+    def __init__(self, least: int) -> None:
+        super().__init__(least, INTEGER_MAX)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+                ) -> Any:
+        number = click.INT.convert(value, param, ctx)
+        return super().convert(min(number, INTEGER_MAX), param, ctx)
+
+    def _describe_range(self) -> str:
+        return f"x>={self.min}"
+
+
 # ticket and chain ids are bigint identities, which start at 1
 TICKET_ID = click.IntRange(1, BIGINT_MAX)
-# at least one row (0 asks for nothing), at most what an integer argument holds
-LIMIT = click.IntRange(1, INTEGER_MAX)
-# the same, where 0 means "no limit" (`turing dead --limit 0`)
-LIMIT_OR_ALL = click.IntRange(0, INTEGER_MAX)
+# at least one row (0 asks for nothing)
+LIMIT = AtLeast(1)
+# the same, where 0 means "no limit" (`turing dead --limit 0`), or a count that may be 0
+LIMIT_OR_ALL = AtLeast(0)
 PRIORITY = click.IntRange(INTEGER_MIN, INTEGER_MAX)
 # seconds of a wait or an interval: more than nothing
 SECONDS = click.FloatRange(0, min_open=True)

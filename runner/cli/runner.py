@@ -16,7 +16,7 @@ from click.core import ParameterSource
 
 from turing_pg import __version__, logs
 from turing_pg.cli.options import exit_codes
-from turing_pg.cli.params import INTEGER_MAX, SECONDS
+from turing_pg.cli.params import INTEGER_MAX, LIMIT, SECONDS
 from turing_pg.config import RunnerConfig, parse_keep_alive
 from turing_pg.db import TuringError, check_dsn
 from turing_pg.exits import Exit
@@ -87,7 +87,7 @@ def _split_models(model: tuple[str, ...], models: str | None) -> list[str]:
               help="How long Ollama keeps the served models loaded after a call: 30m, 1h30m, "
                    "90s, seconds (300), 0 = unload after each call, -1 = forever. "
                    "[env TURING_KEEP_ALIVE]")
-@click.option("--num-ctx", type=click.IntRange(1, INTEGER_MAX), default=4096, show_default=True,
+@click.option("--num-ctx", type=LIMIT, default=4096, show_default=True,
               help="num_ctx sent with every call (fixed per model so Ollama never reloads). "
                    "[env TURING_NUM_CTX]")
 @click.option("--num-predict", type=click.IntRange(-2, INTEGER_MAX), default=1024,
