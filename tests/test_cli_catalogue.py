@@ -236,8 +236,7 @@ CATALOGUE: dict[str, Command] = {
         m(exit=USAGE, says="TURING_STATEMENT_TIMEOUT=30", env={"TURING_STATEMENT_TIMEOUT": "-5"}),
     )),
     "turing top": Command(valid=("--count", "1"), mistakes=(
-        m("--interval", "0", exit=USAGE, says="x>0"),
-        m("--interval", "-1", exit=USAGE, says="x>0"),
+        m("--interval", "-1", exit=USAGE, says="x>=0"),
         m("--count", "-1", exit=USAGE, says="x>=0"),
     )),
     "turing graph": Command(mistakes=(

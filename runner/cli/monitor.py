@@ -19,7 +19,7 @@ from turing_pg.cli.options import (
     handle_errors,
     print_data,
 )
-from turing_pg.cli.params import LIMIT, LIMIT_OR_ALL, SECONDS, TICKET_ID
+from turing_pg.cli.params import LIMIT, LIMIT_OR_ALL, TICKET_ID
 from turing_pg.credentials import redact
 from turing_pg.db import InvalidArgument
 from turing_pg.exits import Exit
@@ -62,7 +62,7 @@ def status(dsn: str | None, as_json: bool, verbose: int) -> None:
 
 
 @click.command("top")
-@click.option("--interval", type=SECONDS, default=2.0, show_default=True,
+@click.option("--interval", type=click.FloatRange(min=0), default=2.0, show_default=True,
               help="Seconds between refreshes.")
 @click.option("--count", type=LIMIT_OR_ALL, default=0,
               help="Stop after N refreshes (0 = until Ctrl-C).")
