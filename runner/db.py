@@ -18,6 +18,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg.types.string import TextLoader
@@ -160,6 +161,20 @@ class PermissionDenied(TuringError):
                    "it needs the owner of the object, or a grant from its owner")
 
 
+class SchemaMissing(TuringError):
+    """The database has no Turing schema, or one older than this client (an object of schema
+    turing that the call needs does not exist): `turing db up` was not run there, or the DSN
+    names another database."""
+
+    exit_code = Exit.SCHEMA
+
+
+# why: the SQLSTATEs of a missing schema, relation or function; mapped to SchemaMissing only
+# when the object is Turing's own (an actor's SQL may miss its own objects: that is its error).
+_MISSING_OBJECT = {"3F000": 'schema "turing"', "42P01": 'relation "turing.',
+                   "42883": "function turing."}
+
+
 class DatabaseUnavailable(TuringError):
     """The database cannot be reached (down, restarting, wrong DSN), or the server ended the
     session mid-call (a backend terminated, a shutdown or a crash): an infrastructure fault,
@@ -218,13 +233,26 @@ def map_error(exc: psycopg.Error, *, connection_lost: bool = False) -> Exception
     diag = exc.diag
     if state == PermissionDenied.sqlstate:
         return PermissionDenied.needing(diag.message_primary or str(exc), None)
+    if state in _MISSING_OBJECT and _MISSING_OBJECT[state] in (diag.message_primary or ""):
+        return SchemaMissing(
+            f"{diag.message_primary}: this database has no Turing schema, or an older one",
+            "run `turing db up` against it (with the same --dsn / TURING_DSN), or point "
+            "--dsn at the database that has it")
     if state in _BY_SQLSTATE:
         return _BY_SQLSTATE[state](diag.message_primary or str(exc), diag.message_hint)
     if isinstance(exc, psycopg.errors.InvalidTextRepresentation) and "json" in str(exc).lower():
         return InvalidOutput(f"not valid JSON: {diag.message_primary}", diag.message_detail)
+    if isinstance(exc, psycopg.DataError) and not state and "NUL (0x00)" in str(exc):
+        # why: refused by psycopg before it sends anything; PostgreSQL text cannot hold it.
+        return InvalidArgument("a text value contains a NUL byte (\\0), which PostgreSQL "
+                               "cannot store", "remove the NUL bytes from it")
+    if state == "22P05":  # untranslatable_character: \u0000 in JSON that jsonb must store
+        detail = f": {diag.message_detail}" if diag.message_detail else ""
+        return InvalidArgument(f"{diag.message_primary}{detail}",
+                               "remove \\u0000 (a NUL character) from the JSON")
     if state.startswith("08") or state in _SESSION_ENDED or (
             isinstance(exc, psycopg.OperationalError) and (not state or connection_lost)):
-        text = str(exc).strip()
+        text = " ".join(str(exc).split())  # one line: libpq adds "\n\tIs the server running…"
         if "unsupported startup parameter" in text:
             # why: a pooler refusing a parameter of the DSN answers, so "cannot reach" would
             # send the operator looking for a network problem.
@@ -384,7 +412,27 @@ def connect_kwargs() -> dict[str, Any]:
 
 def statement_timeout_ms() -> int:
     """The limit on each call (TURING_STATEMENT_TIMEOUT, seconds; default 30)."""
-    return int(float(os.environ.get("TURING_STATEMENT_TIMEOUT", "30")) * 1000)
+    text = os.environ.get("TURING_STATEMENT_TIMEOUT", "30")
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < 86400 * 365:
+        raise InvalidArgument(f"TURING_STATEMENT_TIMEOUT={text[:40]!r} is not a number of "
+                              "seconds", "write e.g. TURING_STATEMENT_TIMEOUT=30 (or unset it)")
+    return int(seconds * 1000)
+
+
+def check_dsn(dsn: str) -> str:
+    """`dsn` when psycopg can parse it, else InvalidArgument saying what a DSN looks like (a
+    malformed one is the caller's mistake, not an unreachable database)."""
+    try:
+        conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as exc:
+        raise InvalidArgument(
+            f"the DSN is not a connection string: {redact(str(exc).strip())}",
+            "write postgresql://USER@HOST:PORT/DBNAME or host=HOST dbname=DBNAME") from None
+    return dsn
 
 
 class Turing:

@@ -111,7 +111,12 @@ class EmbeddedServer:
     # -- helpers -----------------------------------------------------------------------------
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.home.mkdir(parents=True, exist_ok=True)
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EmbeddedServerError(
+                f"{self.home} cannot be the server's directory ({exc.strerror}): set "
+                "TURING_HOME to a directory this user may write") from None
         with open(self.home / "server.lock", "w") as fh:
             # why: two `turing` commands started at once must not both initdb or both start.
             fcntl.flock(fh, fcntl.LOCK_EX)

@@ -249,7 +249,7 @@ def test_invalid_actor_definitions_are_refused(turing):
     ("inbox", ["new", 3], "field inbox must be a list of strings"),
     ("batch_size", "ten", "field batch_size must be a whole number"),
     ("script", {"cmd": "cat"}, "field script must be a string"),
-    ("max_attempts", 0, "max_attempts_positive"),
+    ("max_attempts", 0, "max_attempts must be a whole number from 1 to 100"),
     ("options", ["x"], "options must be a JSON object"),
     ("colour", "blue", "unknown field"),
 ])

@@ -24,7 +24,8 @@ begin
     perform turing._refuse_bad_subject_ids(p_actor, array[p_subject_id]);
     if p_input is not null and jsonb_typeof(p_input) <> 'object' then
         raise exception 'ticket input must be a JSON object, got %', jsonb_typeof(p_input)
-            using errcode = 'TR012';
+            using errcode = 'TR012', hint = 'Write an object of named values, e.g. {"title": '
+            '"Nurse"}, or {} for none.';
     end if;
     if p_parent_ticket_id is not null then
         select t.chain_id, t.chain_depth + 1 into v_chain, v_depth

@@ -28,7 +28,8 @@ begin
     if v_id is null or v_id = '' then
         raise exception '%a ticket for actor "%" needs a subject_id, got %', v_where, p_actor,
             case when v_id is null then 'NULL' else 'an empty string' end
-            using errcode = 'TR012';
+            using errcode = 'TR012',
+            hint = 'Give the key of the domain row it is about, e.g. the job''s id 42.';
     end if;
     raise exception '%subject_id for actor "%" is % bytes long; at most 1024', v_where, p_actor,
         pg_catalog.octet_length(v_id)

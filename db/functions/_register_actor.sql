@@ -98,10 +98,10 @@ begin
                 left(v_field.value::text, 200), v_bad
                 using errcode = 'TR009',
                 hint = case v_field.type
-                    when 'interval' then 'Write a duration such as "90 seconds", "5 minutes" or '
+                    when 'interval' then 'Write a duration such as "2 minutes", "90s" or '
                         '"1 hour".'
-                    when 'turing.actor_timeout' then 'Write a duration such as "5 minutes", or '
-                        'auto (p99 x 2 of measured run time, between timeout_floor and '
+                    when 'turing.actor_timeout' then 'Write a duration such as "2 minutes" or '
+                        '"90s", or auto (p99 x 2 of measured run time, between timeout_floor and '
                         'timeout_ceiling).'
                     when 'text[]' then 'Write a list, e.g. [new] or [new, retried].'
                     when 'integer' then 'Write a number without quotes or decimals, e.g. 10.'

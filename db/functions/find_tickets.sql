@@ -24,11 +24,22 @@ returns table (
     input jsonb,
     output jsonb
 )
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
+begin
+    -- why: an actor name that does not exist is a mistake to say, not an empty answer that
+    -- reads like "no tickets yet"; the same holds for a limit that asks for no rows.
+    if p_actor is not null then
+        perform turing._actor_id(p_actor);
+    end if;
+    if p_limit is null or p_limit < 1 then
+        raise exception 'find_tickets: p_limit must be at least 1, got %', p_limit
+            using errcode = 'TR012', hint = 'Ask for 1 to 10000 tickets, e.g. 50.';
+    end if;
+    return query
     select
         t.ticket_id, t.actor, t.model, t.subject_id, t.status, t.attempt, t.chain_id,
         t.chain_depth, t.source, t.worker, t.created_at, t.started_at, t.finished_at, t.error,
@@ -39,9 +50,11 @@ as $$
         and (p_subject_id is null or t.subject_id = p_subject_id)
         and (p_chain_id is null or t.chain_id = p_chain_id)
     order by t.ticket_id desc
-    limit least(greatest(p_limit, 1), 10000);
+    limit least(p_limit, 10000);
+end;
 $$;
 
 comment on function turing.find_tickets(text, text, text, bigint, integer) is
 'Tickets (open and finished) filtered by actor, status, subject and chain, newest first, at most '
-'p_limit (1..10000).';
+'p_limit (capped at 10000). Refuses an actor that does not exist (TR002) and a p_limit below 1 '
+'(TR012).';

@@ -42,7 +42,8 @@ begin
     limit 1;
     if v_bad_item is not null then
         raise exception 'element %: ticket input must be a JSON object, got %', v_bad_item, v_bad_type
-            using errcode = 'TR012';
+            using errcode = 'TR012', hint = 'Write an object of named values, e.g. {"title": '
+            '"Nurse"}, or {} for none.';
     end if;
 
     with src as (

@@ -19,6 +19,7 @@ from turing_pg.cli.options import (
     handle_errors,
     print_data,
 )
+from turing_pg.cli.params import parse_value
 from turing_pg.db import InvalidArgument, UnknownActor
 from turing_pg.exits import Exit
 
@@ -92,12 +93,10 @@ def actor_set(name: str, assignments: tuple[str, ...], dsn: str | None, as_json:
     changes: dict[str, Any] = {}
     for item in assignments:
         key, sep, value = item.partition("=")
-        if not sep:
-            raise InvalidArgument(f"expected FIELD=VALUE, got {item!r}")
-        try:
-            changes[key] = json.loads(value)
-        except json.JSONDecodeError:
-            changes[key] = value
+        if not sep or not key:
+            raise InvalidArgument(f"expected FIELD=VALUE, got {item[:80]!r}",
+                                  "write e.g. max_attempts=5 or timeout='10 minutes'")
+        changes[key] = parse_value(value, key)
     with client(dsn) as t:
         t.set_actor(name, changes)
     print_data({"actor": name, "changed": changes}, as_json, lambda d: f"updated {name}")

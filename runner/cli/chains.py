@@ -14,6 +14,7 @@ from turing_pg.cli.options import (
     handle_errors,
     print_data,
 )
+from turing_pg.cli.params import LIMIT, TICKET_ID
 from turing_pg.exits import Exit
 
 
@@ -54,8 +55,8 @@ def _story_text(story: dict[str, Any]) -> str:
 
 @click.command("chain")
 @exit_codes(Exit.OK, (Exit.UNKNOWN, "no ticket or chain has that id"))
-@click.argument("id_", metavar="ID", type=int)
-@click.option("--limit", type=click.IntRange(min=1), default=1000, show_default=True,
+@click.argument("id_", metavar="ID", type=TICKET_ID)
+@click.option("--limit", type=LIMIT, default=1000, show_default=True,
               help="Show at most this many attempts (the progress counts all of them).")
 @common_options
 @handle_errors

@@ -14,19 +14,21 @@ from turing_pg.cli.options import (
     print_data,
     target_dsn,
 )
+from turing_pg.cli.params import LIMIT, SECONDS
 from turing_pg.cli.screen import stage_display
 from turing_pg.credentials import mask_dsn
 from turing_pg.exits import Exit
 
 
 @click.command("demo")
-@click.option("--limit", type=int, default=None,
+@click.option("--limit", type=LIMIT, default=None,
               help="Load only the first N sample skills (default: all of them).")
 @click.option("--ollama-host", envvar="TURING_OLLAMA_HOST", default=None,
               help="A real Ollama to use when it answers; otherwise a simulated one is started.")
-@click.option("--time-scale", type=float, default=0.02, show_default=True,
+@click.option("--time-scale", type=click.FloatRange(0, min_open=True), default=0.02,
+              show_default=True,
               help="Speed of the simulated GPU (1.0 = real-time load and token latencies).")
-@click.option("--timeout", "timeout_s", type=float, default=600, show_default=True,
+@click.option("--timeout", "timeout_s", type=SECONDS, default=600, show_default=True,
               help="Give up waiting for the pipeline to drain after this many seconds.")
 @common_options
 @handle_errors

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import click
 
 from turing_pg.cli.options import client, common_options, format_table, handle_errors, print_data
+from turing_pg.cli.params import LIMIT_OR_ALL
 
 
 @click.command("reap")
@@ -35,12 +37,13 @@ def tick(dsn: str | None, as_json: bool, verbose: int) -> None:
 
 
 @click.command("metrics")
-@click.option("--day", default=None, help="YYYY-MM-DD to recompute (default today).")
-@click.option("--reaps", type=click.IntRange(min=0), default=20, show_default=True,
+@click.option("--day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="YYYY-MM-DD to recompute (default today).")
+@click.option("--reaps", type=LIMIT_OR_ALL, default=20, show_default=True,
               help="Show this many entries of the reaper's log (last 24 hours).")
 @common_options
 @handle_errors
-def metrics(day: str | None, reaps: int, dsn: str | None, as_json: bool, verbose: int) -> None:
+def metrics(day: datetime | None, reaps: int, dsn: str | None, as_json: bool, verbose: int) -> None:
     """Failure rates per model and actor, the reaper's log and timeout recommendations.
 
     The failure rates count today's attempts as they finish (no `turing tick` needed); the
@@ -58,7 +61,7 @@ def metrics(day: str | None, reaps: int, dsn: str | None, as_json: bool, verbose
         # why: computing writes metrics_daily (the days before today); a read-only role still
         # gets every figure shown here, which reads the tickets themselves for today.
         if t.may_execute("compute_metrics(date)"):
-            t.compute_metrics(day)
+            t.compute_metrics(None if day is None else day.date().isoformat())
         data = {
             "failure_rates": sorted(t.view("v_failure_rates"), key=_rollup_order),
             "reaps": t.recent_reaps(reaps),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from turing_pg.cli.options import (
     print_data,
 )
 from turing_pg.cli.output import console, render, to_json
+from turing_pg.cli.params import LIMIT, LIMIT_OR_ALL, TICKET_ID
 from turing_pg.cli.screen import live, status_view
 from turing_pg.credentials import redact
 from turing_pg.db import InvalidArgument
@@ -68,7 +70,8 @@ def status(show_all: bool, dsn: str | None, as_json: bool, verbose: int) -> None
 @click.command("top")
 @click.option("--interval", type=click.FloatRange(min=0), default=2.0, show_default=True,
               help="Seconds between refreshes.")
-@click.option("--count", type=int, default=0, help="Stop after N refreshes (0 = until q).")
+@click.option("--count", type=LIMIT_OR_ALL, default=0,
+              help="Stop after N refreshes (0 = until q).")
 @show_all_option
 @common_options
 @handle_errors
@@ -144,8 +147,15 @@ def graph(output: Path | None, fmt: str, dsn: str | None, as_json: bool, verbose
     if output is not None:
         try:
             g.render(g.dot(nodes, edges), output)
-        except (g.RendererMissing, ValueError) as exc:
+        except ValueError as exc:
+            raise InvalidArgument(str(exc), "write e.g. -o pipeline.svg or -o pipeline.png"
+                                  ) from exc
+        except g.RendererMissing as exc:
             raise InvalidArgument(str(exc)) from exc
+        except subprocess.CalledProcessError as exc:
+            raise InvalidArgument(f"Graphviz's dot could not write {output} (exit "
+                                  f"{exc.returncode})",
+                                  "give a path in a directory this user may write") from exc
         click.echo(f"wrote {output}")
         return
     click.echo(g.mermaid(nodes, edges) if fmt == "mermaid" else g.dot(nodes, edges), nl=False)
@@ -178,8 +188,9 @@ def check(dsn: str | None, as_json: bool, verbose: int) -> None:
               type=click.Choice(["pending", "running", "completed", "failed", "timed_out",
                                  "cancelled", "dead"]))
 @click.option("--subject", default=None, help="subject_id")
-@click.option("--chain", type=int, default=None, help="chain_id")
-@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--chain", type=TICKET_ID, default=None, help="chain_id")
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True,
+              help="At most this many tickets (1 to 10000).")
 @common_options
 @click.pass_context
 @handle_errors
@@ -207,7 +218,7 @@ def tickets(ctx: click.Context, actor: str | None, status: str | None, subject: 
 
 @click.command("events")
 @click.option("--follow", "-f", is_flag=True, help="Keep reading until Ctrl-C.")
-@click.option("--limit", type=int, default=100, show_default=True,
+@click.option("--limit", type=LIMIT, default=100, show_default=True,
               help="The newest N events (per read with --consume).")
 @click.option("--consume", is_flag=True,
               help="Take the events off the queue: read and archive them (turing_admin).")

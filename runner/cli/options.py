@@ -20,7 +20,7 @@ import psycopg
 
 from turing_pg.cli import output
 from turing_pg.credentials import hide, redact
-from turing_pg.db import Turing, TuringError
+from turing_pg.db import Turing, TuringError, check_dsn, map_error
 from turing_pg.exits import Exit, describe
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -50,6 +50,10 @@ def exit_codes(*codes: Exit | tuple[Exit, str],
         return f
 
     return decorate
+
+
+# what the safety net of handle_errors adds to its sentence; no user mistake may end there
+UNEXPECTED_HINT = "this is a bug in Turing, not your input: run with -v for the traceback"
 
 
 def _error(message: str, hint: str | None = None) -> None:
@@ -84,6 +88,12 @@ def handle_errors(f: F) -> F:
                    "pass --dsn to use another server, or see the log named above")
             sys.exit(Exit.DB_UNREACHABLE)
         except psycopg.Error as exc:
+            # why: the core maps the errors of its own calls; a command that connects by
+            # itself (db up, db status) gets the same mapping here.
+            mapped = map_error(exc)
+            if isinstance(mapped, TuringError):
+                _error(mapped.message, mapped.hint)
+                sys.exit(mapped.exit_code)
             # why: an error the core does not map is still one sentence, not a traceback
             # (-vv keeps the traceback for a bug report); its SQLSTATE says what it was.
             if (verbose or 0) >= 2:
@@ -91,15 +101,27 @@ def handle_errors(f: F) -> F:
             _error(f"the database refused: {exc.diag.message_primary or exc} "
                    f"(SQLSTATE {exc.sqlstate or 'none'})")
             sys.exit(Exit.ERROR)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own: a usage error, --help, Ctrl-C at a prompt
+        except Exception as exc:
+            # why: the safety net. A user's mistake has its own sentence above (the catalogue
+            # test fails when one lands here); anything else is a bug: one line, the traceback
+            # with -v for the report.
+            if verbose:
+                logging.getLogger("turing").exception("unexpected error")
+            _error(f"unexpected {type(exc).__name__}: {str(exc)[:200]}",
+                   UNEXPECTED_HINT)
+            sys.exit(Exit.ERROR)
 
     return wrapper  # type: ignore[return-value]
 
 
 def target_dsn(dsn: str | None) -> str:
-    """The DSN given, else $TURING_DSN, else the embedded server's (started on demand)."""
+    """The DSN given, else $TURING_DSN, else the embedded server's (started on demand); a
+    DSN that is not a connection string is refused (InvalidArgument)."""
     from turing_pg.pgserver import resolve_dsn
 
-    return resolve_dsn(dsn)
+    return check_dsn(resolve_dsn(dsn))
 
 
 def client(dsn: str | None) -> Turing:

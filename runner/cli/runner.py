@@ -16,8 +16,9 @@ from click.core import ParameterSource
 
 from turing_pg import __version__, logs
 from turing_pg.cli.options import exit_codes
+from turing_pg.cli.params import INTEGER_MAX, LIMIT, SECONDS
 from turing_pg.config import RunnerConfig, parse_keep_alive
-from turing_pg.db import TuringError
+from turing_pg.db import TuringError, check_dsn
 from turing_pg.exits import Exit
 
 
@@ -74,25 +75,26 @@ def _split_models(model: tuple[str, ...], models: str | None) -> list[str]:
                    "[env TURING_OPENAI_API_KEY, OPENAI_API_KEY]")
 @click.option("--worker", default="", help="Runner name (default: host:pid:model). "
                                            "[env TURING_WORKER]")
-@click.option("--poll-interval", type=float, default=2.0, show_default=True,
+@click.option("--poll-interval", type=SECONDS, default=2.0, show_default=True,
               help="Seconds between claims when idle (NOTIFY wakes it sooner). "
                    "[env TURING_POLL_INTERVAL]")
-@click.option("--reap-interval", type=float, default=10.0, show_default=True,
+@click.option("--reap-interval", type=SECONDS, default=10.0, show_default=True,
               help="Seconds between reap() calls. [env TURING_REAP_INTERVAL]")
-@click.option("--grace", type=float, default=30.0, show_default=True,
+@click.option("--grace", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="On SIGTERM, seconds running calls get to finish. [env TURING_GRACE]")
 @click.option("--keep-alive", default="30m", show_default=True, callback=_keep_alive,
               metavar="DURATION",
               help="How long Ollama keeps the served models loaded after a call: 30m, 1h30m, "
                    "90s, seconds (300), 0 = unload after each call, -1 = forever. "
                    "[env TURING_KEEP_ALIVE]")
-@click.option("--num-ctx", type=int, default=4096, show_default=True,
+@click.option("--num-ctx", type=LIMIT, default=4096, show_default=True,
               help="num_ctx sent with every call (fixed per model so Ollama never reloads). "
                    "[env TURING_NUM_CTX]")
-@click.option("--num-predict", type=int, default=1024, show_default=True,
+@click.option("--num-predict", type=click.IntRange(-2, INTEGER_MAX), default=1024,
+              show_default=True,
               help="Default bound on generated tokens (an actor's options may lower it). "
                    "[env TURING_NUM_PREDICT]")
-@click.option("--exit-when-idle", type=float, default=0.0,
+@click.option("--exit-when-idle", type=click.FloatRange(min=0), default=0.0,
               help="Exit after this many seconds with nothing to do (0: never). "
                    "[env TURING_EXIT_WHEN_IDLE]")
 @click.option("--discover-timeout", type=click.FloatRange(min=0.1), default=300.0,
@@ -147,7 +149,9 @@ def main(model: tuple[str, ...], models: str | None, concurrency: int, batch: in
         raise click.UsageError("give --model NAME (or --models A,B); see turing-runner --help")
     try:
         dsn_from = "given" if dsn else "embedded"
-        if not dsn:
+        if dsn:
+            check_dsn(dsn)
+        else:
             from turing_pg.pgserver import resolve_dsn
 
             dsn = resolve_dsn(None)

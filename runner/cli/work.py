@@ -4,8 +4,6 @@ it back."""
 from __future__ import annotations
 
 import dataclasses
-import json
-import sys
 from collections import Counter
 from typing import TextIO
 
@@ -19,19 +17,20 @@ from turing_pg.cli.options import (
     handle_errors,
     print_data,
 )
-from turing_pg.db import InvalidArgument
+from turing_pg.cli.params import LIMIT_OR_ALL, PRIORITY, TICKET_ID, parse_json
+from turing_pg.db import InvalidArgument, UnknownTicket
 from turing_pg.exits import Exit
 
 
 @click.command("submit")
 @click.argument("actor_name", metavar="ACTOR")
 @click.argument("subject_ids", metavar="[SUBJECT]...", nargs=-1)
-@click.option("--from-file", "from_file", type=click.File("r"), default=None,
+@click.option("--from-file", "from_file", type=click.File("r", encoding="utf-8"), default=None,
               help="Read subjects from this file, one per line (- for stdin); blank lines are "
                    "skipped.")
 @click.option("--input", "input_json", default="{}",
               help="Ticket input as a JSON object (the same for every subject).")
-@click.option("--priority", type=int, default=None, help="Higher is claimed first.")
+@click.option("--priority", type=PRIORITY, default=None, help="Higher is claimed first.")
 @common_options
 @handle_errors
 def submit(actor_name: str, subject_ids: tuple[str, ...], from_file: TextIO | None,
@@ -50,13 +49,15 @@ def submit(actor_name: str, subject_ids: tuple[str, ...], from_file: TextIO | No
       turing submit scorer 42 43 44
       psql -Atc 'select id from jobs' | turing submit scorer --from-file -
     """
-    try:
-        data = json.loads(input_json)
-    except json.JSONDecodeError as exc:
-        raise InvalidArgument(f"--input is not JSON: {exc}", "pass a JSON object") from exc
+    data = parse_json(input_json, "--input")
     subjects = list(subject_ids)
     if from_file is not None:
-        subjects += [line.rstrip("\r\n") for line in from_file if line.strip()]
+        try:
+            subjects += [line.rstrip("\r\n") for line in from_file if line.strip()]
+        except UnicodeDecodeError as exc:
+            raise InvalidArgument(
+                f"--from-file {from_file.name} is not UTF-8 text (byte {exc.start})",
+                "give a text file with one subject id per line") from None
     if not subjects:
         raise InvalidArgument("no subject to submit",
                               "name one or more subjects, or pass --from-file FILE (- for stdin)")
@@ -113,7 +114,7 @@ def rerun(actor_name: str, subject_id: str | None, rerun_all: bool, dsn: str | N
 
 
 @click.command("cancel")
-@click.argument("ticket_id", type=int)
+@click.argument("ticket_id", type=TICKET_ID)
 @click.option("--reason", default=None)
 @common_options
 @handle_errors
@@ -123,14 +124,16 @@ def cancel(ticket_id: int, reason: str | None, dsn: str | None, as_json: bool,
     """Cancel an open ticket (no retry). Example: turing cancel 1234 --reason 'bad input'"""
     with client(dsn) as t:
         ok = t.cancel_ticket(ticket_id, reason)
-    print_data({"ticket_id": ticket_id, "cancelled": ok}, as_json,
-               lambda d: "cancelled" if ok else "not open (nothing changed)")
+    if ok or as_json:
+        print_data({"ticket_id": ticket_id, "cancelled": ok}, as_json, lambda d: "cancelled")
     if not ok:
-        sys.exit(Exit.UNKNOWN)
+        raise UnknownTicket(f"ticket {ticket_id} is not open: nothing changed",
+                            "cancel a pending or running ticket, as `turing tickets --status "
+                            "pending` lists them")
 
 
 @click.group("dead", invoke_without_command=True)
-@click.option("--limit", type=int, default=50, show_default=True,
+@click.option("--limit", type=LIMIT_OR_ALL, default=50, show_default=True,
               help="Show the newest N dead letters; 0 for all.")
 @common_options
 @click.pass_context
@@ -146,8 +149,6 @@ def dead(ctx: click.Context, limit: int, dsn: str | None, as_json: bool, verbose
     """
     if ctx.invoked_subcommand is not None:
         return
-    if limit < 0:
-        raise InvalidArgument(f"--limit {limit} is negative", "pass a count, or 0 for all")
     with client(dsn) as t:
         rows = t.dead_letters(limit or None)
     print_data(rows, as_json, lambda r: format_table(r, ["ticket_id", "actor", "subject_id",
@@ -156,7 +157,7 @@ def dead(ctx: click.Context, limit: int, dsn: str | None, as_json: bool, verbose
 
 
 @dead.command("retry")
-@click.argument("ticket_ids", type=int, nargs=-1)
+@click.argument("ticket_ids", type=TICKET_ID, nargs=-1)
 @click.option("--all", "retry_all", is_flag=True, help="Retry every dead letter.")
 @common_options
 @handle_errors
@@ -175,7 +176,7 @@ def dead_retry(ticket_ids: tuple[int, ...], retry_all: bool, dsn: str | None, as
 
 
 @click.command("retry")
-@click.argument("ticket_id", type=int)
+@click.argument("ticket_id", type=TICKET_ID)
 @common_options
 @handle_errors
 def retry(ticket_id: int, dsn: str | None, as_json: bool, verbose: int) -> None:
