@@ -262,6 +262,29 @@ CATALOGUE: dict[str, Command] = {
         m("1", "--limit", "0", exit=USAGE, says="x>=1"),
         m(exit=USAGE, says="Missing argument 'ID'"),
     )),
+    "turing tickets show": Command(valid=("1",), mistakes=(
+        m("999999", exit=UNKNOWN, says="as `turing tickets` lists them"),
+        m(TOO_BIG_ID, exit=USAGE, says="1<=x<=9223372036854775807"),
+        m("one", exit=USAGE, says="is not a valid integer"),
+        m(exit=USAGE, says="Missing argument 'ID'"),
+    )),
+    "turing actor history": Command(valid=("scorer",), mistakes=(
+        m("nope", exit=UNKNOWN, says="turing actor list"),
+        m(exit=USAGE, says="Missing argument 'NAME'"),
+    )),
+    "turing actor diff": Command(valid=("scorer", "1", "1"), mistakes=(
+        m("nope", "1", "2", exit=UNKNOWN, says="turing actor list"),
+        m("scorer", "1", "9", exit=UNKNOWN, says="Its versions: 1"),
+        m("scorer", "0", "1", exit=USAGE, says="x>=1"),
+        m("scorer", "one", "1", exit=USAGE, says="is not a valid integer"),
+        m("scorer", "1", exit=USAGE, says="Missing argument 'V2'"),
+    )),
+    "turing actor remove": Command(valid=("scorer", "--yes"), mistakes=(
+        m("nope", "--yes", exit=UNKNOWN, says="turing actor list"),
+        m("scorer", exit=USAGE, says="pass --yes"),
+        m("scorer", "--yes", exit=REFUSED, says="--cancel-open"),
+        m(exit=USAGE, says="Missing argument 'NAME'"),
+    )),
     "turing human": Command(valid=("--model", "human"), mistakes=(
         m("--model", "nope", exit=UNKNOWN, says="Known models: cpu"),
     )),

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from turing_pg.cli.options import client, common_options, exit_codes, handle_errors, print_data
+from turing_pg.cli.params import TICKET_ID
 from turing_pg.exits import Exit
 
 INDENT = "  "
@@ -78,7 +79,7 @@ def story_text(s: dict[str, Any]) -> str:
 
 @click.command("show")
 @exit_codes(Exit.OK, (Exit.UNKNOWN, "no ticket has that id"))
-@click.argument("ticket_id", metavar="ID", type=int)
+@click.argument("ticket_id", metavar="ID", type=TICKET_ID)
 @common_options
 @handle_errors
 def show(ticket_id: int, dsn: str | None, as_json: bool, verbose: int) -> None:
