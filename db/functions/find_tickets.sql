@@ -31,8 +31,10 @@ set search_path = ''
 as $$
 begin
     -- why: an actor name that does not exist is a mistake to say, not an empty answer that
-    -- reads like "no tickets yet"; the same holds for a limit that asks for no rows.
-    if p_actor is not null then
+    -- reads like "no tickets yet"; the same holds for a limit that asks for no rows. A removed
+    -- actor's name is known: its finished tickets stay (remove_actor).
+    if p_actor is not null
+        and not exists (select from turing.removed_actors as r where r.name = p_actor) then
         perform turing._actor_id(p_actor);
     end if;
     if p_limit is null or p_limit < 1 then
@@ -56,5 +58,5 @@ $$;
 
 comment on function turing.find_tickets(text, text, text, bigint, integer) is
 'Tickets (open and finished) filtered by actor, status, subject and chain, newest first, at most '
-'p_limit (capped at 10000). Refuses an actor that does not exist (TR002) and a p_limit below 1 '
-'(TR012).';
+'p_limit (capped at 10000). Refuses an actor that does not exist and never did (TR002: a '
+'removed actor''s tickets are found by its name) and a p_limit below 1 (TR012).';

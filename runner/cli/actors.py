@@ -217,6 +217,7 @@ def actor_remove(name: str, cancel_open: bool, yes: bool, dsn: str | None, as_js
             confirmed = click.confirm(f"{what} actor {name}? its history stays readable",
                                       default=False, err=True)
         except click.Abort:
+            click.echo(err=True)  # why: ends the question's line; the refusal follows
             confirmed = False
         if not confirmed:
             raise InvalidArgument(f"actor {name} was not removed", "confirm with y, or pass --yes")
