@@ -109,7 +109,7 @@ turing.v_unwired_outboxes, turing.v_discovery_problems, turing.actor_fields, tur
 to turing_viewer, turing_admin;
 
 -- why: the read commands of the CLI (`turing tickets`, `actor list|show`, `graph`, `check`,
--- `events`, `db status`, `chain`, `metrics`, `actor history|diff`) read through these; each only reads, so the
+-- `events`, `db status`, `chain`, `metrics`, `actor history|diff`, and `web`'s pages) read through these; each only reads, so the
 -- viewer may call them.
 -- Writes stay with turing_admin: consume_events, compute_metrics, submit, set_actor, …
 grant execute on function
@@ -121,7 +121,10 @@ turing.peek_events(bigint, integer),
 turing.chain_story(bigint, integer),
 turing.recent_reaps(integer, interval),
 turing.actor_history(text),
-turing.actor_diff(text, integer, integer)
+turing.actor_diff(text, integer, integer),
+turing.model_throughput(integer),
+turing.runner_board(),
+turing.ticket_page(bigint)
 to turing_viewer, turing_admin;
 
 grant select on turing.schema_migrations to turing_viewer, turing_admin;
