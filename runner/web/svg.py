@@ -16,8 +16,8 @@ from markupsafe import Markup
 
 from turing_pg.graph import Edge
 
-NODE_W, NODE_H = 210, 104
-COL_W, ROW_H = 270, 130
+NODE_W, NODE_H = 220, 112
+COL_W, ROW_H = 290, 136
 PAD = 24
 SMALL_W, SMALL_H = 110, 34
 
@@ -164,7 +164,7 @@ def _actor(n: _Node) -> str:
         f'{cell("dead", "dead", r.get("dead"))}</text>',
         f'<text x="{x + 10}" y="{y + 82}">{cell("rate", "rate/min", r.get("rate_per_min"))}  '
         f'{cell("p95", "p95", "–" if p95 is None else f"{p95:g} ms")}</text>',
-        f'<text x="{x + 10}" y="{y + 98}">{cell("eta", "ETA", duration(r.get("eta")))}</text>',
+        f'<text x="{x + 10}" y="{y + 102}">{cell("eta", "ETA", duration(r.get("eta")))}</text>',
     ]
     return (f'<g class="actor {state}" data-actor="{name}"><a href="/tickets?actor={name}">'
             f'<rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="6" fill="#fff" '
