@@ -293,3 +293,89 @@ def test_an_action_without_the_session_token_is_refused_and_a_superuser_cannot_l
         urllib.request.urlopen(f"{web}/login", form)
     assert no.value.code == 401
     assert "is a superuser" in no.value.read().decode()
+
+
+# -- the SQL the pages read and the actions call ------------------------------------------------
+
+
+def _run_and_finish(turing: Turing, actor: str, subjects: list[str], fail: bool = False
+                    ) -> None:
+    turing.submit_many(actor, subjects)
+    turing.register_runner("sql-test", ["cpu"])
+    claimed = turing.claim_batch("cpu", "sql-test", len(subjects))
+    assert len(claimed) == len(subjects)
+    for c in claimed:
+        time.sleep(0.01)  # a run time to measure
+        if fail:
+            turing.fail_ticket(c.ticket_id, c.lease_token, "simulated failure", retryable=False)
+        else:
+            turing.complete_ticket(c.ticket_id, c.lease_token, {"ok": True})
+
+
+def test_the_hourly_rollup_keeps_run_times_so_charts_read_the_same_figures_from_it(
+        turing: Turing, conn: psycopg.Connection):
+    turing.register_actor(dict(name="timed", kind="script", script="cat"))
+    _run_and_finish(turing, "timed", ["a", "b", "c"])
+    # the same three attempts, two hours earlier: a closed hour the rollup folds
+    conn.execute(
+        "insert into turing.ticket_history select (jsonb_populate_record("
+        "null::turing.ticket_history, to_jsonb(h) || jsonb_build_object("
+        "'ticket_id', h.ticket_id + 1000, 'subject_id', h.subject_id || '-old', "
+        "'created_at', h.created_at - interval '2 hours', "
+        "'started_at', h.started_at - interval '2 hours', "
+        "'finished_at', h.finished_at - interval '2 hours'))).* "
+        "from turing.ticket_history as h")
+    live = turing.model_throughput(6)
+    assert conn.execute("select turing.roll_up_throughput()").fetchone()[0] >= 1
+    folded = conn.execute(
+        "select completed, run_ms_sum, run_ms_p95 from turing.throughput_hourly").fetchone()
+    assert folded[0] == 3 and folded[1] >= 30 and folded[2] >= 10
+    assert turing.model_throughput(6) == live
+    old, now = [r for r in live if r["model"] == "cpu"]
+    assert (old["completed"], now["completed"]) == (3, 3)
+    assert old["mean_ms"] == pytest.approx(now["mean_ms"]) and old["mean_ms"] >= 10
+    assert old["p95_ms"] == pytest.approx(now["p95_ms"])
+    assert old["tokens"] is None  # the hook for call records
+
+
+def test_a_model_pauses_and_resumes_as_its_actors_and_all_dead_letters_of_an_actor_retry(
+        turing: Turing):
+    from turing_pg.db import UnknownActor, UnknownModel
+
+    for name in ("one", "two"):
+        turing.register_actor(dict(name=name, kind="script", script="cat", max_attempts=1))
+    assert turing.set_model_enabled("cpu", False) == 2
+    assert not any(a["enabled"] for a in turing.view("v_dashboard"))
+    assert turing.set_model_enabled("cpu", True) == 2
+    assert all(a["enabled"] for a in turing.view("v_dashboard"))
+    with pytest.raises(UnknownModel):
+        turing.set_model_enabled("no-such-model", False)
+
+    _run_and_finish(turing, "one", ["x", "y"], fail=True)
+    assert len(turing.dead_letters()) == 2
+    assert turing.retry_all_dead("one") == 2
+    assert turing.dead_letters() == []
+    assert {t["subject_id"] for t in turing.find_tickets(actor="one", status="pending")} == {
+        "x", "y"}
+    assert turing.retry_all_dead("two") == 0
+    with pytest.raises(UnknownActor):
+        turing.retry_all_dead("no-such-actor")
+
+
+def test_a_tickets_page_finds_by_every_filter_and_one_ticket_tells_its_lease_story(
+        turing: Turing):
+    turing.register_actor(dict(name="one", kind="script", script="cat"))
+    _run_and_finish(turing, "one", ["x", "y"])
+    turing.submit("one", "z")
+    newest = [t["subject_id"] for t in turing.find_tickets(limit=3)]
+    assert newest == ["z", "y", "x"]
+    assert [t["subject_id"] for t in turing.find_tickets(status="completed")] == ["y", "x"]
+    assert [t["status"] for t in turing.find_tickets(actor="one", subject_id="z")] == [
+        "pending"]
+    assert turing.find_tickets(actor="nobody") == []
+    done = turing.find_tickets(subject_id="x")[0]
+    assert turing.find_tickets(chain_id=done["chain_id"])[0]["ticket_id"] == done["ticket_id"]
+    page = turing.ticket_page(done["ticket_id"])
+    assert [e["event"] for e in page["lease_events"]] == ["created", "started", "completed"]
+    assert page["ticket"]["output"] == {"ok": True} and page["timings"]["run_ms"] >= 10
+    assert page["call"] is None and [a["status"] for a in page["attempts"]] == ["completed"]

@@ -67,8 +67,14 @@ begin
                 'ticket_id', a.ticket_id, 'attempt', a.attempt, 'status', a.status,
                 'created_at', a.created_at, 'finished_at', a.finished_at
             ) order by a.ticket_id)
-            from turing.find_tickets(
-                p_actor => v_ticket.actor, p_subject_id => v_ticket.subject_id, p_limit => 50
+            from (
+                select o.ticket_id, o.attempt, o.status, o.created_at, null::timestamptz as finished_at
+                from turing.ticket_open as o
+                where o.actor_id = v_ticket.actor_id and o.subject_id = v_ticket.subject_id
+                union all
+                select h.ticket_id, h.attempt, h.status, h.created_at, h.finished_at
+                from turing.ticket_history as h
+                where h.actor_id = v_ticket.actor_id and h.subject_id = v_ticket.subject_id
             ) as a
         ), '[]'::jsonb),
         -- hook: the attempt's call record (rendered prompt, raw answer, token counts) goes here
