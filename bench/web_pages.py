@@ -56,7 +56,7 @@ def pages(dsn: str) -> list[tuple[str, str]]:
 
 def make_login(dsn: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        exists = conn.execute("select from pg_roles where rolname = %s", (LOGIN,)).fetchone()
+        exists = conn.execute("select 1 from pg_roles where rolname = %s", (LOGIN,)).fetchone()
         if not exists:
             conn.execute(sql.SQL("create role {} login password {} in role turing_admin").format(
                 sql.Identifier(LOGIN), sql.Literal(PASSWORD)))

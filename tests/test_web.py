@@ -160,15 +160,29 @@ def count(driver: Any, actor: str, cls: str) -> int:
 @pytest.fixture
 def pipeline(turing: Turing, jobs: int, conn: psycopg.Connection, tmp_path: Path
              ) -> dict[str, Any]:
-    """`scorer` (cat) scores the jobs; `picky` fails (exit 3, no retry) until a flag file
-    exists, so its ticket becomes a dead letter that a retry can bring through."""
+    """`scorer` (cat) scores the jobs and `reviewer` reviews them; `picky` fails (exit 3, no
+    retry) until a flag file exists, so its ticket becomes a dead letter that a retry can bring
+    through."""
     conn.execute("update public.jobs set status = 'held' where id > 60")
+    conn.execute(
+        """
+        create function public.jobs_reviewed(p_ticket_id bigint, p_subject_id text,
+                                             p_input jsonb, p_output jsonb)
+        returns void language sql as $$
+            update public.jobs set status = 'reviewed' where id = p_subject_id::integer
+        $$
+        """
+    )
     flag = tmp_path / "picky-may-run"
     turing.register_actor(dict(
         name="scorer", kind="script", script="cat", inbox=["new"], outbox=["scored"],
-        final_outbox=["scored"],
         work_query="select id as subject_id, title from public.jobs where status = 'new'",
         on_complete="public.jobs_scored"))
+    turing.register_actor(dict(
+        name="reviewer", kind="script", script="cat", inbox=["scored"], outbox=["reviewed"],
+        final_outbox=["reviewed"],
+        work_query="select id as subject_id, title from public.jobs where status = 'scored'",
+        on_complete="public.jobs_reviewed"))
     turing.register_actor(dict(
         name="picky", kind="script", max_attempts=1,
         script=f"sh -c 'test -e {flag} || {{ echo picky refuses >&2; exit 3; }}; cat'"))
@@ -190,6 +204,8 @@ def test_the_dashboard_follows_a_running_pipeline_and_its_actions_act(
     assert browser.execute_script("return window.notReloaded") is True
     assert text(browser, 'svg g.actor[data-actor="scorer"] tspan.done') == "60"
     wait_for(lambda: count(browser, "picky", "dead") == 1, timeout=30, what="picky dead")
+    wait_for(lambda: count(browser, "reviewer", "done") == 60, timeout=60,
+             what="the reviewer to follow the scorer")
     browser.save_screenshot(str(DOCS / "web-pipeline.png"))
 
     # runners: the runner with its loaded model and heartbeat

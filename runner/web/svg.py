@@ -86,7 +86,8 @@ def pipeline(actors: Sequence[Mapping[str, Any]], edges: Iterable[Edge]) -> Mark
             links.append((a, b, e.status))
     _layers(nodes, links)
     rows: dict[int, int] = {}
-    for n in nodes.values():
+    # why: the statuses fed from outside go on top, so their arrows run down into the pipeline
+    for n in sorted(nodes.values(), key=lambda n: n.kind != "source"):
         index = rows.get(n.layer, 0)
         rows[n.layer] = index + 1
         w, h = n.size
