@@ -52,7 +52,12 @@ cross join lateral (
             order by extract(epoch from h.finished_at - h.started_at) * 1000
         ) filter (where h.status = 'completed') as run_ms_p95
     from turing.ticket_history as h
-    where h.actor_id = a.actor_id and h.finished_at >= (select f.at from live_from as f)
+    where
+        h.actor_id = a.actor_id and h.finished_at >= (select f.at from live_from as f)
+        -- why: implied by live_from, but the planner cannot see a subquery's value; this bound
+        -- it can estimate (at most 24 hours, not a third of the history), so it reads the
+        -- (actor_id, finished_at) index: 12 ms instead of a 10 s seq scan at 10 M rows.
+        and h.finished_at >= date_trunc('hour', statement_timestamp()) - interval '24 hours'
     group by 1
 ) as t;
 
