@@ -182,7 +182,7 @@ def line_chart(title: str, unit: str, hours: Sequence[datetime],
     """One line per model over the given hours; a gap where a model has no value."""
     top = max((v for s in series.values() for v in s.values() if v is not None), default=0)
     top = top or 1
-    plot_w, plot_h = CHART_W - MARGIN_L - 10, CHART_H - MARGIN_B - MARGIN_T
+    plot_w, plot_h = CHART_W - MARGIN_L - 26, CHART_H - MARGIN_B - MARGIN_T
     step = plot_w / max(len(hours) - 1, 1)
 
     def px(i: int) -> float:
