@@ -111,8 +111,8 @@ turing.v_tokens_hourly
 to turing_viewer, turing_admin;
 
 -- why: the read commands of the CLI (`turing tickets`, `tickets show`, `actor list|show|history|diff`,
--- `graph`, `check`, `events`, `db status`, `chain`, `metrics`) read through these; each only
--- reads, so the viewer may call them.
+-- `graph`, `check`, `events`, `db status`, `chain`, `metrics`) and `web`'s pages read through
+-- these; each only reads, so the viewer may call them.
 -- Writes stay with turing_admin: consume_events, compute_metrics, submit, set_actor, …
 grant execute on function
 turing.find_tickets(text, text, text, bigint, integer),
@@ -124,7 +124,10 @@ turing.chain_story(bigint, integer),
 turing.recent_reaps(integer, interval),
 turing.actor_history(text),
 turing.actor_diff(text, integer, integer),
-turing.ticket_story(bigint)
+turing.ticket_story(bigint),
+turing.model_throughput(integer),
+turing.runner_board(),
+turing.ticket_page(bigint)
 to turing_viewer, turing_admin;
 
 grant select on turing.schema_migrations to turing_viewer, turing_admin;

@@ -938,6 +938,40 @@ class Turing:
             "select * from turing.recent_reaps(p_limit => %(n)s, p_since => %(s)s::interval)",
             {"n": limit, "s": since})
 
+    def ticket_page(self, ticket_id: int) -> dict[str, Any]:
+        """One ticket as a document: row, timings, lease events, the subject's other attempts
+        and its call record (turing.ticket_page). Raises UnknownTicket."""
+        return dict(self._value("select turing.ticket_page(p_ticket_id => %(i)s)",
+                                {"i": ticket_id}))
+
+    def runner_board(self) -> list[dict[str, Any]]:
+        """Runners with their circuit breakers' reports (turing.runner_board)."""
+        return self._rows("select * from turing.runner_board()")
+
+    def model_throughput(self, hours: int = 6) -> list[dict[str, Any]]:
+        """Per model and hour: completed, failed, mean and p95 run time, tokens, read from the
+        hourly rollup (turing.model_throughput)."""
+        return self._rows("select * from turing.model_throughput(p_hours => %(h)s)",
+                          {"h": hours})
+
+    def set_model_enabled(self, model: str, enabled: bool) -> int:
+        """Pause or resume every actor of `model`; how many. Raises UnknownModel."""
+        return int(self._value(
+            "select turing.set_model_enabled(p_model => %(m)s, p_enabled => %(e)s)",
+            {"m": model, "e": enabled}))
+
+    def retry_all_dead(self, actor: str) -> int:
+        """Retry every unhandled dead letter of `actor`; how many. Raises UnknownActor."""
+        return int(self._value("select turing.retry_all_dead(p_actor => %(a)s)", {"a": actor}))
+
+    def login(self) -> tuple[str, bool]:
+        """(this login's name, whether it is a superuser): `turing web` refuses a superuser's
+        session, so every page runs with privileges PostgreSQL checks."""
+        row = self._rows(
+            "select current_user as name, r.rolsuper from pg_catalog.pg_roles as r "
+            "where r.rolname = current_user")[0]
+        return str(row["name"]), bool(row["rolsuper"])
+
     def drain_inbox(self, limit: int = 100) -> list[dict[str, Any]]:
         return self._rows("select * from turing.drain_inbox(p_limit => %(n)s)", {"n": limit})
 

@@ -104,8 +104,9 @@ WRITES: list[tuple[str, ...]] = [
     ("events", "--consume"), ("human", "--worker", "viewer"), ("db", "up"), ("db", "up", "--json"),
     ("demo", "--limit", "1"),
 ]
-# Commands that do not talk to the database a DSN names: the embedded server's own.
-NOT_DATABASE = {"db dsn", "db stop"}
+# Commands that do not talk to the database a DSN names: the embedded server's own; `web`,
+# which connects only as the login each browser gives (tests/test_web.py).
+NOT_DATABASE = {"db dsn", "db stop", "web"}
 
 
 def _command_paths(group: click.Group, prefix: str = "") -> Iterator[str]:

@@ -36,7 +36,7 @@ RUNNER_API = {
 # What turing_viewer may execute: the read-only functions the CLI reads through.
 VIEWER_READS = {"find_tickets", "actor_definitions", "startup_state", "check_pipeline",
                 "peek_events", "chain_story", "recent_reaps", "actor_history", "actor_diff",
-                "ticket_story"}
+                "ticket_story", "model_throughput", "runner_board", "ticket_page"}
 
 
 def _as(dsn: str, user: str) -> str:

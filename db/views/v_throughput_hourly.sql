@@ -24,13 +24,17 @@ select
     a.model,
     t.hour,
     t.completed,
-    t.failed
+    t.failed,
+    t.run_ms_sum,
+    t.run_ms_p95
 from turing.actors as a
 cross join lateral (
     select
         r.hour,
         r.completed,
-        r.failed
+        r.failed,
+        r.run_ms_sum,
+        r.run_ms_p95
     from turing.throughput_hourly as r
     where
         r.actor_id = a.actor_id
@@ -40,13 +44,25 @@ cross join lateral (
     select
         date_trunc('hour', h.finished_at) as hour,
         count(*) filter (where h.status = 'completed') as completed,
-        count(*) filter (where h.status in ('failed', 'timed_out', 'dead')) as failed
+        count(*) filter (where h.status in ('failed', 'timed_out', 'dead')) as failed,
+        coalesce(sum(
+            extract(epoch from h.finished_at - h.started_at) * 1000
+        ) filter (where h.status = 'completed'), 0)::double precision as run_ms_sum,
+        percentile_cont(0.95) within group (
+            order by extract(epoch from h.finished_at - h.started_at) * 1000
+        ) filter (where h.status = 'completed') as run_ms_p95
     from turing.ticket_history as h
-    where h.actor_id = a.actor_id and h.finished_at >= (select f.at from live_from as f)
+    where
+        h.actor_id = a.actor_id and h.finished_at >= (select f.at from live_from as f)
+        -- why: implied by live_from, but the planner cannot see a subquery's value; this bound
+        -- it can estimate (at most 24 hours, not a third of the history), so it reads the
+        -- (actor_id, finished_at) index: 12 ms instead of a 10 s seq scan at 10 M rows.
+        and h.finished_at >= date_trunc('hour', statement_timestamp()) - interval '24 hours'
     group by 1
 ) as t;
 
 comment on view turing.v_throughput_hourly is
 'Completed and failed (failed, timed_out, dead) attempts per actor and hour, for the current '
-'hour and the 24 before it. Closed hours are read from throughput_hourly (kept by tick()), the '
-'rest is counted from ticket_history; the result is the same either way.';
+'hour and the 24 before it, with the sum and p95 of the completed ones'' run times (ms). '
+'Closed hours are read from throughput_hourly (kept by tick()), the rest is counted from '
+'ticket_history; the result is the same either way.';
