@@ -285,6 +285,15 @@ CATALOGUE: dict[str, Command] = {
         m("scorer", "--yes", exit=REFUSED, says="--cancel-open"),
         m(exit=USAGE, says="Missing argument 'NAME'"),
     )),
+    "turing web": Command(
+        valid=("--port", "1"),
+        skip={"unreachable": "it serves the login page; each login reaches the database",
+              "no_schema": "it serves the login page; each page says what it lacks"},
+        mistakes=(
+            m("--port", "0", exit=USAGE, says="1<=x<=65535"),
+            m("--port", "http", exit=USAGE, says="is not a valid integer"),
+            m("--host", "no.such.host.invalid", exit=USAGE, says="pass an IP address"),
+        )),
     "turing human": Command(valid=("--model", "human"), mistakes=(
         m("--model", "nope", exit=UNKNOWN, says="Known models: cpu"),
     )),

@@ -77,9 +77,9 @@ begin
                 where h.actor_id = v_ticket.actor_id and h.subject_id = v_ticket.subject_id
             ) as a
         ), '[]'::jsonb),
-        -- hook: the attempt's call record (rendered prompt, raw answer, token counts) goes here
-        -- once attempts keep one; `turing web` shows it when it is not null.
-        'call', null
+        -- the attempt's call record (rendered prompt, raw answer, tokens, timings): the one
+        -- shape `turing tickets show` prints; null for an attempt that made no call
+        'call', turing.ticket_story(p_ticket_id) -> 'call'
     );
 end;
 $$;
@@ -88,4 +88,5 @@ comment on function turing.ticket_page(bigint) is
 'One ticket (open or finished) as a document: its row of turing.tickets (input, output, error, '
 'worker, lease), timings (queued, run, total ms), lease events in order (created, due, started, '
 'lease extended, lease expires, reaped, finished), the other attempts of its actor and subject, '
-'and call (null: the hook for the attempt''s call record). TR010 when there is no such ticket.';
+'and call (its call record as ticket_story gives it; null when it made no call). TR010 when '
+'there is no such ticket.';

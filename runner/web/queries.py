@@ -58,8 +58,7 @@ def charts(t: Turing, hours: int = CHART_HOURS) -> dict[str, Any]:
             svg.line_chart("mean run time", "ms", axis, by["mean_ms"]),
             svg.line_chart("p95 run time, slowest actor", "ms", axis, by["p95_ms"]),
         ],
-        # why: tokens come with the call records another change adds; the chart appears once
-        # model_throughput returns them.
+        # why: only LLM calls have tokens; a pipeline of scripts has no tokens chart.
         "tokens": svg.line_chart("tokens per hour", "tokens", axis, by["tokens"])
         if by["tokens"] else None,
         "rows": rows,
