@@ -24,7 +24,7 @@ import pytest
 from conftest import wait_for
 from psycopg import sql
 
-from turing_pg.db import Turing
+from turing_pg.db import Turing, UnknownActor
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -388,7 +388,8 @@ def test_a_tickets_page_finds_by_every_filter_and_one_ticket_tells_its_lease_sto
     assert [t["subject_id"] for t in turing.find_tickets(status="completed")] == ["y", "x"]
     assert [t["status"] for t in turing.find_tickets(actor="one", subject_id="z")] == [
         "pending"]
-    assert turing.find_tickets(actor="nobody") == []
+    with pytest.raises(UnknownActor, match='unknown actor "nobody"'):
+        turing.find_tickets(actor="nobody")
     done = turing.find_tickets(subject_id="x")[0]
     assert turing.find_tickets(chain_id=done["chain_id"])[0]["ticket_id"] == done["ticket_id"]
     page = turing.ticket_page(done["ticket_id"])
