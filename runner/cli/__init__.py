@@ -11,7 +11,18 @@ from __future__ import annotations
 import click
 
 from turing_pg import __version__
-from turing_pg.cli import actors, chains, db, demo, human, maintenance, monitor, story, work
+from turing_pg.cli import (
+    actors,
+    chains,
+    db,
+    demo,
+    human,
+    maintenance,
+    monitor,
+    story,
+    trials,
+    work,
+)
 from turing_pg.cli.options import exit_codes
 from turing_pg.exits import Exit
 
@@ -52,6 +63,7 @@ for _command in (
     chains.chain,
     human.human,
     demo.demo,
+    trials.harness, trials.matrix,
 ):
     main.add_command(_command)
 monitor.tickets.add_command(story.show)
