@@ -129,6 +129,10 @@ def harness(actor_name: str, subject: str | None, input_json: str | None, model:
         trials = _trials(t, target, model or actor_name, 1, server)
         runtime, version, timeout_s = trials.actor(actor_name, kinds)
         if model is not None:
+            if runtime.kind != "llm":
+                raise InvalidArgument(
+                    f"--model applies to llm actors; {actor_name} is a {runtime.kind} actor",
+                    "drop --model")
             trials.check_model(model)
             runtime = dataclasses.replace(runtime, model=model)
         if given is not None:
