@@ -138,7 +138,7 @@ class Trials:
             why = {"sql": "a sql actor ends its ticket in the database itself, so it runs only "
                           "as a ticket",
                    "human": "a person answers a human actor's tickets (`turing human`)",
-                   "script": "a script actor has no model or prompt to compare"}.get(
+                   "script": "a script actor has no model or prompt"}.get(
                 runtime.kind, f"its kind is {runtime.kind}")
             raise InvalidArgument(
                 f"actor {name} is a {runtime.kind} actor: {why}",
@@ -163,10 +163,10 @@ class Trials:
             f"unknown model {model!r}: {server} does not have it",
             f"it has {', '.join(self._served[:20]) or 'none'}; pick one of them")
 
-    def inputs(self, actor: str, subjects: list[str] | None = None,
-               limit: int = 100) -> list[Input]:
+    def inputs(self, actor: str, subjects: list[str] | None = None, limit: int = 100,
+               *, or_else: str = "") -> list[Input]:
         """The inputs for `subjects` (each must have one: UnknownTicket names the first that
-        does not), or the first `limit` the actor offers."""
+        does not, its hint ending with `or_else`), or the first `limit` the actor offers."""
         rows = self.turing.actor_inputs(actor, subjects, limit)
         found = {r["subject_id"]: Input(r["subject_id"], r["input"] or {}, r["source"])
                  for r in rows}
@@ -177,8 +177,8 @@ class Trials:
             raise UnknownTicket(
                 f"unknown subject {missing[0]} for actor {actor}: its work_query does not "
                 "return it and it has no ticket",
-                "name a subject of its inbox (`turing tickets --actor " + actor + "`), or "
-                "give the input yourself with --input JSON")
+                "name a subject of its inbox or of its tickets (`turing tickets --actor "
+                + actor + "`)" + or_else)
         return [found[s] for s in subjects]
 
     def _attempt(self, actor: ActorRuntime, item: Input, timeout_s: float) -> Attempt:

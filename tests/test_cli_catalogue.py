@@ -287,7 +287,7 @@ CATALOGUE: dict[str, Command] = {
     )),
     "turing matrix": Command(valid=("writer", "--models", "m"), mistakes=(
         m("nope", "--models", "m", exit=UNKNOWN, says="turing actor list"),
-        m("scorer", "--models", "m", exit=USAGE, says="no model or prompt to compare"),
+        m("scorer", "--models", "m", exit=USAGE, says="has no model or prompt"),
         m("writer", "--models", "m", "--n", "5", exit=USAGE, says="submit some first"),
         m("writer", exit=USAGE, says="Missing option '--models'"),
         m("writer", "--models", ",", exit=USAGE, says="--models A,B"),
@@ -295,6 +295,12 @@ CATALOGUE: dict[str, Command] = {
         m("writer", "--models", "m", "--png", "{files}/m.gif", exit=USAGE, says="end in .png"),
         m("writer", "--models", "m", "--concurrency", "0", exit=USAGE, says="1<=x<=64"),
         m("writer", "--models", "m", "--threshold", "2", exit=USAGE, says="0<=x<=1"),
+    )),
+    "turing chat": Command(valid=("writer",), mistakes=(
+        m("nope", exit=UNKNOWN, says="turing actor list"),
+        m("scorer", exit=USAGE, says="has no model or prompt"),
+        m("writer", exit=USAGE, says="name one with --subject S"),
+        m("writer", "--subject", "1", exit=UNKNOWN, says="turing tickets --actor writer"),
     )),
     "turing-runner": Command(
         valid=("--model", "cpu"),

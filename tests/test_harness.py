@@ -194,7 +194,7 @@ def test_matrix_compares_models_on_the_same_inputs_and_draws_a_heatmap(
     (("nope", "--models", QWEN), Exit.UNKNOWN, "turing actor list"),
     (("scorer", "--models", "nosuch:1b"), Exit.UNKNOWN, "unknown model"),
     (("scorer", "--models", QWEN, "--n", "500"), Exit.USAGE, "ask for --n 200 or fewer"),
-    (("cat", "--models", QWEN), Exit.USAGE, "no model or prompt to compare"),
+    (("cat", "--models", QWEN), Exit.USAGE, "has no model or prompt"),
     (("scorer", "--models", QWEN, "--png", "x.gif"), Exit.USAGE, "must end in .png"),
     (("scorer", "--models", " , "), Exit.USAGE, "--models A,B"),
 ])
@@ -222,3 +222,54 @@ def test_agreement_is_exact_for_enums_booleans_and_integers_close_for_text_and_n
     [p] = pairwise({"a": [(True, 1), (False, None), (True, 3)],
                     "b": [(True, 1), (True, 2), (True, 4)]})
     assert (p.agreed, p.compared, p.rate) == (1, 2, 0.5)
+
+
+# -- chat ------------------------------------------------------------------------------------
+EDITED = "Sort the job {title} (number {subject_id})."
+
+
+def test_chat_edits_the_prompt_reruns_beside_the_previous_run_and_saves_a_version(
+        dsn: str, conn: psycopg.Connection, scorer: str, fake_ollama: Any, tmp_path: Any
+        ) -> None:
+    fake = fake_ollama(models=models())
+    editor = tmp_path / "edit.py"
+    editor.write_text("import sys, pathlib\n"
+                      f"pathlib.Path(sys.argv[1]).write_text({EDITED!r})\n")
+    before = counts(conn)
+    proc = run("chat", scorer, "--subject", "4", "--subject", "5", "--ollama-host",
+               fake.base_url, dsn=dsn, env={"EDITOR": f"{sys.executable} {editor}"},
+               stdin="e\ns\nq\n")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "run 1: actor scorer v1" in out and "run 2: actor scorer v1" in out
+    assert "Classify the job {title}" in out and EDITED in out
+    second = out[out.index("run 2:"):]
+    assert "previous" in second and "changed" in second
+    assert "saved: actor scorer is now version 2" in proc.stderr
+    cur = conn.cursor(row_factory=dict_row)
+    assert cur.execute("select prompt_template from turing.actors where name = 'scorer'"
+                       ).fetchone()["prompt_template"] == EDITED
+    assert counts(conn) == before, "runs write no ticket, call or domain row"
+    # the JSON form, a rerun, and the end of the input quits
+    again = run("chat", scorer, "--subject", "4", "--ollama-host", fake.base_url, "--json",
+                dsn=dsn, stdin="r\n")
+    assert again.returncode == 0, again.stderr
+    runs = [json.loads(line) for line in again.stdout.splitlines()]
+    assert [r["run"] for r in runs] == [1, 2] and runs[0]["prompt"] == EDITED
+    assert runs[0]["trials"][0]["output"] == runs[1]["trials"][0]["output"]
+
+
+@pytest.mark.parametrize(("args", "code", "says"), [
+    (("nope",), Exit.UNKNOWN, "turing actor list"),
+    (("scorer", "--subject", "nope"), Exit.UNKNOWN, "unknown subject nope"),
+    (("scorer", "--model", "nosuch:1b"), Exit.UNKNOWN, "unknown model"),
+    (("cat",), Exit.USAGE, "has no model or prompt"),
+])
+def test_chat_bad_input_is_one_sentence_with_its_exit_code(
+        dsn: str, turing: Turing, scorer: str, fake_ollama: Any, args: tuple[str, ...],
+        code: Exit, says: str) -> None:
+    turing.register_actor(dict(name="cat", kind="script", script="cat"))
+    fake = fake_ollama(models=models())
+    proc = run("chat", *args, "--ollama-host", fake.base_url, dsn=dsn, stdin="q\n")
+    assert proc.returncode == code, proc.stderr
+    assert says in proc.stderr and "Traceback" not in proc.stderr

@@ -103,7 +103,7 @@ WRITES: list[tuple[str, ...]] = [
     ("actor", "remove", "scorer", "--cancel-open", "--yes"), ("reap",), ("tick",),
     ("events", "--consume"), ("human", "--worker", "viewer"), ("db", "up"), ("db", "up", "--json"),
     ("demo", "--limit", "1"), ("harness", "scorer", "--subject", "1"),
-    ("matrix", "scorer", "--models", "cpu"),
+    ("matrix", "scorer", "--models", "cpu"), ("chat", "scorer"),
 ]
 # Commands that do not talk to the database a DSN names: the embedded server's own.
 NOT_DATABASE = {"db dsn", "db stop"}

@@ -63,7 +63,7 @@ for _command in (
     chains.chain,
     human.human,
     demo.demo,
-    trials.harness, trials.matrix,
+    trials.harness, trials.matrix, trials.chat,
 ):
     main.add_command(_command)
 monitor.tickets.add_command(story.show)

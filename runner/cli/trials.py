@@ -1,10 +1,12 @@
-"""`turing harness | matrix`: run an actor outside the queue, through the runner's executors
+"""`turing harness | matrix | chat`: run an actor outside the queue, through the runner's executors
 (turing_pg.trial), to see what it does on one subject, or how models compare on the same
-inputs. Nothing is written unless `harness --save` asks for a ticket."""
+inputs, or to iterate its prompt. Nothing is written unless `harness --save` asks for a
+ticket or `chat` saves a prompt as a new version."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 import statistics
 from concurrent.futures import ThreadPoolExecutor
@@ -138,7 +140,8 @@ def harness(actor_name: str, subject: str | None, input_json: str | None, model:
         if given is not None:
             item = Input(subject or GIVEN_SUBJECT, given, "given")
         else:
-            [item] = trials.inputs(actor_name, [subject or ""])
+            [item] = trials.inputs(actor_name, [subject or ""],
+                                   or_else=", or give the input yourself with --input JSON")
         trial = trials.save(actor_name, item) if save else trials.run(
             runtime, version, timeout_s, item)
     print_data(trial.as_json(), as_json, lambda _d: trial_text(trial))
@@ -298,3 +301,115 @@ def matrix(actor_name: str, models_csv: str, n: int, seed: int | None, png: str 
     if as_json:
         data["outputs"] = {m: [tr.as_json() for tr in runs[m]] for m in models}
     print_data(data, as_json, matrix_text)
+
+
+# -- chat ------------------------------------------------------------------------------------
+CHAT_SUBJECTS = 3  # subjects chat runs on when none is named
+MENU = "[e]dit the prompt, [r]erun, [s]ave it as a new version, [q]uit"
+
+
+def _cell(tr: Trial | None) -> str:
+    if tr is None:
+        return ""
+    if tr.valid:
+        return json.dumps(tr.output, ensure_ascii=False)
+    return f"{tr.result.kind}: {tr.result.error}"
+
+
+def round_text(n: int, prompt: str, now: list[Trial], before: list[Trial] | None) -> str:
+    rows = []
+    for i, tr in enumerate(now):
+        prev = before[i] if before is not None else None
+        row = {"subject_id": tr.item.subject_id}
+        if before is not None:
+            row["previous"] = _cell(prev)
+        row["output"] = _cell(tr)
+        if before is not None:
+            row["changed"] = prev is not None and (prev.valid, prev.output) != (tr.valid,
+                                                                                 tr.output)
+        rows.append(row)
+    head = f"run {n}: actor {now[0].actor} v{now[0].version}, model {now[0].model}"
+    return "\n".join([head, *_block("prompt", prompt), format_table(rows)])
+
+
+@click.command("chat")
+@exit_codes(Exit.OK, (Exit.USAGE, "also a non-llm actor"),
+            (Exit.UNKNOWN, "unknown actor, subject or model"))
+@click.argument("actor_name", metavar="ACTOR")
+@click.option("--subject", "subjects", multiple=True, metavar="S",
+              help="A subject to run on (repeat for several; default: the first "
+                   f"{CHAT_SUBJECTS} the actor offers).")
+@click.option("--model", default=None, metavar="M", help="Run on this model instead.")
+@model_server_options
+@common_options
+@handle_errors
+def chat(actor_name: str, subjects: tuple[str, ...], model: str | None, dsn: str | None,
+         as_json: bool, verbose: int, **kwargs: Any) -> None:
+    """Iterate ACTOR's prompt at the terminal: run it on the chosen subjects, edit the prompt in
+    $EDITOR, run again and see each output beside the previous run's; save the prompt as a new
+    version of the actor (`turing actor set`) when it is right.
+
+    The menu reads one letter a line: e (edit, then run), r (run again), s (save), q (quit;
+    also at the end of the input). Runs write nothing; only s changes the actor.
+
+    \b
+    Example:
+      turing chat scorer --subject 42 --subject 43
+      EDITOR=vim turing chat scorer --model llama3.1:8b
+    """
+    server = _server(kwargs)
+    target = target_dsn(dsn)
+    with client(target) as t:
+        trials = _trials(t, target, model or actor_name, 1, server)
+        runtime, version, timeout_s = trials.actor(actor_name, ("llm",))
+        if model is not None:
+            trials.check_model(model)
+            runtime = dataclasses.replace(runtime, model=model)
+        items = trials.inputs(actor_name, list(subjects) or None,
+                              len(subjects) or CHAT_SUBJECTS)
+        if not items:
+            raise InvalidArgument(f"actor {actor_name} offers no input to run on",
+                                  "name one with --subject S")
+        saved_prompt = prompt = runtime.prompt_template or ""
+        before: list[Trial] | None = None
+        n = 0
+
+        def show_run() -> list[Trial]:
+            nonlocal n
+            n += 1
+            on = dataclasses.replace(runtime, prompt_template=prompt)
+            now = [trials.run(on, version, timeout_s, it) for it in items]
+            if as_json:
+                click.echo(json.dumps({"run": n, "prompt": prompt,
+                                       "trials": [tr.as_json() for tr in now]}, default=str))
+            else:
+                click.echo(round_text(n, prompt, now, before))
+            return now
+
+        before = show_run()
+        while True:
+            try:
+                choice = click.prompt(MENU, type=click.Choice(["e", "r", "s", "q"]),
+                                      default="q", show_choices=False, err=True)
+            except click.Abort:
+                choice = "q"
+            if choice == "q":
+                if prompt != saved_prompt:
+                    click.echo("the edited prompt was not saved", err=True)
+                return
+            if choice == "s":
+                if prompt == saved_prompt:
+                    click.echo("nothing to save: the prompt is the actor's", err=True)
+                    continue
+                t.set_actor(actor_name, {"prompt_template": prompt})
+                _, version, _ = t.actor_runtime(actor_name)
+                saved_prompt = prompt
+                click.echo(f"saved: actor {actor_name} is now version {version}", err=True)
+                continue
+            if choice == "e":
+                edited = click.edit(prompt, extension=".txt", require_save=True)
+                if edited is None or edited.rstrip("\n") == prompt:
+                    click.echo("the prompt is unchanged", err=True)
+                    continue
+                prompt = edited.rstrip("\n")
+            before = show_run()
