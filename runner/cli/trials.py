@@ -80,7 +80,8 @@ def trial_text(tr: Trial) -> str:
 
 @click.command("harness")
 @exit_codes(Exit.OK, Exit.USAGE, (Exit.UNKNOWN, "unknown actor, subject or model"),
-            (Exit.REFUSED, "with --save: the subject already has an open ticket"))
+            (Exit.REFUSED, "with --save: the subject already has an open ticket, or a "
+                           "runner claimed the new one first"))
 @click.argument("actor_name", metavar="ACTOR")
 @click.option("--subject", default=None, metavar="S",
               help="The subject: its input is the row the actor's work_query returns for it, "
