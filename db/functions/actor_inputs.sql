@@ -8,6 +8,8 @@ create or replace function turing.actor_inputs(
 )
 returns table (subject_id text, input jsonb, source text)
 language plpgsql
+-- why: it only reads (the work_query is one read-only SELECT, checked at registration)
+stable
 security definer
 set search_path = ''
 as $$
@@ -36,7 +38,7 @@ begin
         )
         else 'select null::text as subject_id, null::jsonb as input where false'
     end;
-    return query execute pg_catalog.format(
+    for subject_id, input, source in execute pg_catalog.format(
         $q$
         with wq as (
             select w.subject_id, w.input, pg_catalog.row_number() over () as n
@@ -72,7 +74,10 @@ begin
         limit $2
         $q$,
         v_work
-    ) using p_subject_ids, p_limit, v_actor.actor_id;
+    ) using p_subject_ids, p_limit, v_actor.actor_id
+    loop
+        return next;
+    end loop;
     if v_actor.work_query is not null then
         -- why: checked again after the run: a wrapper altered meanwhile raises
         perform turing._actor_sql(v_actor.actor_id, 'work');
