@@ -273,3 +273,14 @@ def test_chat_bad_input_is_one_sentence_with_its_exit_code(
     proc = run("chat", *args, "--ollama-host", fake.base_url, dsn=dsn, stdin="q\n")
     assert proc.returncode == code, proc.stderr
     assert says in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_harness_runs_a_script_actor_through_the_script_executor(
+        dsn: str, conn: psycopg.Connection, turing: Turing) -> None:
+    turing.register_actor(dict(name="echo", kind="script", script="cat"))
+    proc = run("harness", "echo", "--input", '{"a": 1}', "--json", dsn=dsn)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["result"] == "completed" and doc["call"] is None
+    assert doc["output"]["input"] == {"a": 1} and doc["output"]["subject_id"] == "harness"
+    assert conn.execute("select count(*) from turing.tickets").fetchone()[0] == 0
