@@ -202,10 +202,12 @@ class Trials:
         ClaimedElsewhere when a runner claimed it first (it runs there)."""
         runtime, version, _timeout = self.turing.actor_runtime(name)
         t, worker = self.turing, self.cfg.worker
-        ticket_id = t.submit(name, item.subject_id, item.input, priority=SAVE_PRIORITY)
+        # why: registered first, so a login that may not work tickets is refused before a
+        # top-priority ticket exists for a runner to find
         t.register_runner(worker, [runtime.model], hostname=socket.gethostname(),
                           pid=os.getpid(), concurrency=1, info={"harness": True})
         try:
+            ticket_id = t.submit(name, item.subject_id, item.input, priority=SAVE_PRIORITY)
             claimed = self._claim(runtime.model, ticket_id)
             if claimed is None:
                 raise ClaimedElsewhere(
