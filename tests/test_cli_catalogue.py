@@ -282,6 +282,7 @@ CATALOGUE: dict[str, Command] = {
         m("scorer", "--input", DEEP, exit=USAGE, says=f"at most {MAX_JSON_DEPTH} levels"),
         m("scorer", "--subject", "1", "--save", "--model", "m", exit=USAGE, says="drop --model"),
         m("scorer", "--input", "{}", "--save", exit=USAGE, says="needs --subject S"),
+        m("scorer", "--subject", "s-open", "--save", exit=REFUSED, says="turing cancel"),
         m("scorer", "--input", "{}", "--model", "m", exit=USAGE, says="applies to llm actors"),
         m("scorer", "--input", "{}", "--backend", "vllm", exit=USAGE, says="'ollama', 'openai'"),
     )),
