@@ -1002,6 +1002,23 @@ class Turing:
             "select * from turing.actor_diff(p_actor => %(a)s, p_from => %(f)s, p_to => %(t)s)",
             {"a": actor, "f": from_version, "t": to_version})
 
+    def actor_runtime(self, actor: str) -> tuple[ActorRuntime, int, float]:
+        """The actor's current definition as a runner runs it, its version and the timeout an
+        attempt started now gets (turing.actor_runtime). Raises UnknownActor."""
+        [row] = self._rows("select * from turing.actor_runtime(p_actor => %(a)s)", {"a": actor})
+        runtime = ActorRuntime(revision=row["actor_revision"], **row["actor"])
+        return runtime, row["actor_version"], row["timeout_s"]
+
+    def actor_inputs(self, actor: str, subject_ids: Sequence[str] | None = None,
+                     limit: int = 100) -> list[dict[str, Any]]:
+        """Inputs the actor would run on, without a ticket: its work_query's rows, then its
+        latest tickets' inputs (turing.actor_inputs: subject_id, input, source). Raises
+        UnknownActor."""
+        return self._rows(
+            "select * from turing.actor_inputs(p_actor => %(a)s, p_subject_ids => %(s)s, "
+            "p_limit => %(n)s)",
+            {"a": actor, "s": None if subject_ids is None else list(subject_ids), "n": limit})
+
     def read_events(self, limit: int = 100, visibility_s: int = 30) -> list[dict[str, Any]]:
         """Consume up to `limit` events of the pgmq queue turing_events: read and archive them
         in one transaction (consume_events; turing_admin)."""

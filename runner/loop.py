@@ -69,6 +69,32 @@ def _calls(group: list[Finished]) -> list[dict[str, Any]]:
             if f.result.call is not None]
 
 
+def report_group(turing: Turing, worker: str, group: list[Finished]) -> list[Outcome]:
+    """Report results that end the same way (completed, failures, released: _REPORTED_AS) in
+    one fenced call: what every runner does with what its executors return, and what
+    `turing harness --save` does with its one attempt."""
+    how = _REPORTED_AS[group[0].result.kind]
+    if how == "complete":
+        return turing.complete_batch(
+            [(f.attempt.ticket.ticket_id, f.attempt.ticket.lease_token, f.result.output)
+             for f in group], _calls(group))
+    if how == "fail":
+        return turing.fail_batch(
+            [(f.attempt.ticket.ticket_id, f.attempt.ticket.lease_token,
+              f.result.error or "", f.result.kind, f.result.retryable)
+             for f in group], _calls(group))
+    outcomes: list[Outcome] = []
+    for f in group:
+        # why: one call per reason is rare enough (faults come in bursts of one kind). A fault
+        # naming a setting is not counted on the ticket: every call fails alike, whatever the
+        # input.
+        t, r = f.attempt.ticket, f.result
+        outcomes += turing.return_tickets(
+            worker, [(t.ticket_id, t.lease_token)], r.error or "given back",
+            fault=r.kind == "fault" and r.setting is None)
+    return outcomes
+
+
 def _dsn_source(cfg: RunnerConfig) -> DsnSource:
     """The DSN given, or, when it came from the embedded server, a lookup of the server's DSN
     that the pool and the listener make again for every new connection: after `turing db stop`
@@ -545,21 +571,8 @@ class Runner:
 
     def _execute(self, attempt: Attempt) -> None:
         """Runs on an actor thread; touches no shared state but the finished queue."""
-        a = attempt.ticket.actor
         started = time.monotonic()
-        executor = self.executors.get(a.kind)
-        try:
-            if attempt.ticket.input_error:
-                # why: nothing can run on an input that cannot be read; only this ticket fails
-                result = Result.failed(f"actor {a.name}: {attempt.ticket.input_error}",
-                                       retryable=False)
-            elif executor is None:
-                result = Result.failed(f"actor {a.name}: {executors.refusal(a.kind)}",
-                                       retryable=False)
-            else:
-                result = executor.run(attempt)
-        except Exception as exc:  # a bug in an executor must not lose the ticket
-            result = Result.failed(f"actor {a.name}: runner error {type(exc).__name__}: {exc}")
+        result = executors.run_attempt(self.executors, attempt)
         self.finished.put(Finished(attempt, result, time.monotonic() - started))
         self.wake.set()
 
@@ -717,27 +730,7 @@ class Runner:
     def _report_batch(self, group: list[Finished]) -> None:
         """Report results that end the same way (completed, failures, released) in one call."""
         assert self.turing is not None
-        how = _REPORTED_AS[group[0].result.kind]
-        if how == "complete":
-            outcomes = self.turing.complete_batch(
-                [(f.attempt.ticket.ticket_id, f.attempt.ticket.lease_token, f.result.output)
-                 for f in group], _calls(group))
-        elif how == "fail":
-            outcomes = self.turing.fail_batch(
-                [(f.attempt.ticket.ticket_id, f.attempt.ticket.lease_token,
-                  f.result.error or "", f.result.kind, f.result.retryable)
-                 for f in group], _calls(group))
-        else:
-            outcomes = []
-            for f in group:
-                # why: one call per reason is rare enough (faults come in bursts of one kind).
-                # A fault naming a setting is not counted on the ticket: every call fails alike,
-                # whatever the input.
-                t, r = f.attempt.ticket, f.result
-                outcomes += self.turing.return_tickets(
-                    self.cfg.worker, [(t.ticket_id, t.lease_token)], r.error or "given back",
-                    fault=r.kind == "fault" and r.setting is None)
-        self._log_outcomes(group, outcomes)
+        self._log_outcomes(group, report_group(self.turing, self.cfg.worker, group))
 
     def _log_outcomes(self, done: list[Finished], outcomes: list[Outcome]) -> None:
         by_id = {o.ticket_id: o for o in outcomes}

@@ -305,6 +305,36 @@ CATALOGUE: dict[str, Command] = {
             m("--time-scale", "0", exit=USAGE, says="x>0"),
             m("--timeout", "-1", exit=USAGE, says="x>0"),
         )),
+    "turing harness": Command(valid=("scorer", "--input", "{}"), mistakes=(
+        m("nope", "--subject", "1", exit=UNKNOWN, says="turing actor list"),
+        m("scorer", "--subject", "1", exit=UNKNOWN, says="give the input yourself"),
+        m("scorer", "--subject", HUGE, exit=UNKNOWN, says="give the input yourself"),
+        m("scorer", exit=USAGE, says="--subject S"),
+        m("scorer", "--input", "[1]", exit=USAGE, says="a JSON object"),
+        m("scorer", "--input", DEEP, exit=USAGE, says=f"at most {MAX_JSON_DEPTH} levels"),
+        m("scorer", "--subject", "1", "--save", "--model", "m", exit=USAGE, says="drop --model"),
+        m("scorer", "--input", "{}", "--save", exit=USAGE, says="needs --subject S"),
+        m("scorer", "--subject", "s-open", "--save", exit=REFUSED, says="turing cancel"),
+        m("scorer", "--input", "{}", "--model", "m", exit=USAGE, says="applies to llm actors"),
+        m("scorer", "--input", "{}", "--backend", "vllm", exit=USAGE, says="'ollama', 'openai'"),
+    )),
+    "turing matrix": Command(valid=("writer", "--models", "m"), mistakes=(
+        m("nope", "--models", "m", exit=UNKNOWN, says="turing actor list"),
+        m("scorer", "--models", "m", exit=USAGE, says="has no model or prompt"),
+        m("writer", "--models", "m", "--n", "5", exit=USAGE, says="submit some first"),
+        m("writer", exit=USAGE, says="Missing option '--models'"),
+        m("writer", "--models", ",", exit=USAGE, says="--models A,B"),
+        m("writer", "--models", "m", "--n", "0", exit=USAGE, says="1<=x<=10000"),
+        m("writer", "--models", "m", "--png", "{files}/m.gif", exit=USAGE, says="end in .png"),
+        m("writer", "--models", "m", "--concurrency", "0", exit=USAGE, says="1<=x<=64"),
+        m("writer", "--models", "m", "--threshold", "2", exit=USAGE, says="0<=x<=1"),
+    )),
+    "turing chat": Command(valid=("writer",), mistakes=(
+        m("nope", exit=UNKNOWN, says="turing actor list"),
+        m("scorer", exit=USAGE, says="has no model or prompt"),
+        m("writer", exit=USAGE, says="name one with --subject S"),
+        m("writer", "--subject", "1", exit=UNKNOWN, says="turing tickets --actor writer"),
+    )),
     "turing-runner": Command(
         valid=("--model", "cpu"),
         skip={"unreachable": "it waits for the database (invariant: no manual step)",
@@ -370,8 +400,8 @@ class Ran:
 def catalogue_db(pg_server: str, template_db: str, tmp_path_factory: pytest.TempPathFactory
                  ) -> Iterator[dict[str, str]]:
     """One database with the schema (an actor `scorer` with a work_query, one open ticket,
-    `plain` without a work_query), one without, and the files; cases only read or are
-    refused, so they share them."""
+    `plain` without a work_query, an llm actor `writer`), one without, and the files; cases
+    only read or are refused, so they share them."""
     names = {"full": f"turing_cat_{os.getpid()}", "empty": f"turing_cat_empty_{os.getpid()}"}
     with psycopg.connect(pg_server, autocommit=True) as conn:
         for key, name in names.items():
@@ -388,6 +418,11 @@ def catalogue_db(pg_server: str, template_db: str, tmp_path_factory: pytest.Temp
                           "work_query": "select id as subject_id from public.jobs "
                                         "where status = 'new'"})
         t.register_actor({"name": "plain", "kind": "script", "script": "cat"})
+        t.register_actor({"name": "writer", "kind": "llm", "model": "m",
+                          "prompt_template": "Write about {subject_id}.",
+                          "output_schema": {"type": "object"},
+                          "work_query": "select id as subject_id from public.jobs "
+                                        "where status = 'new'"})
         t.submit("scorer", "s-open")
     files = tmp_path_factory.mktemp("catalogue")
     (files / "ok.yaml").write_text("name: scorer\nkind: script\nscript: cat\n")

@@ -102,7 +102,8 @@ WRITES: list[tuple[str, ...]] = [
     ("actor", "enable", "scorer"), ("actor", "disable", "scorer"),
     ("actor", "remove", "scorer", "--cancel-open", "--yes"), ("reap",), ("tick",),
     ("events", "--consume"), ("human", "--worker", "viewer"), ("db", "up"), ("db", "up", "--json"),
-    ("demo", "--limit", "1"),
+    ("demo", "--limit", "1"), ("harness", "scorer", "--subject", "1"),
+    ("matrix", "scorer", "--models", "cpu"), ("chat", "scorer"),
 ]
 # Commands that do not talk to the database a DSN names: the embedded server's own; `web`,
 # which connects only as the login each browser gives (tests/test_web.py).

@@ -133,23 +133,7 @@ begin
             when
                 c.revision <> all(coalesce(p_known_revisions, '{}'))
                 and row_number() over (partition by c.revision order by c.ticket_id) = 1
-                then (
-                    select jsonb_build_object(
-                        'name', a.name, 'kind', a.kind, 'model', a.model,
-                        'prompt_template', a.prompt_template, 'output_schema', a.output_schema,
-                        'script', a.script, 'sql_function', a.sql_function,
-                        'options', a.options, 'system_prompt', a.system_prompt,
-                        'think', a.think,
-                        -- why: null for an auto timeout: each ticket's comes with its start.
-                        'timeout_s', case
-                            when not t.auto then extract(epoch from t.warm_timeout)
-                        end,
-                        'lease_s', extract(epoch from t.unstarted_lease)
-                    )
-                    from turing.actors as a
-                    inner join turing.actor_timeouts as t on a.actor_id = t.actor_id
-                    where a.actor_id = c.actor_id
-                )
+                then turing._actor_runtime(c.actor_id)
         end
     from claimed as c
     order by c.priority desc, c.run_after, c.ticket_id;

@@ -110,6 +110,11 @@ class Backend(Protocol):
         """What to do when the server does not have `model` (its hint, one sentence)."""
         ...
 
+    def served(self) -> list[str] | None:
+        """The names of the models the server has (sorted), or None when it cannot say (it
+        is unreachable, or has no such list)."""
+        ...
+
 
 # --backend NAME: the module and class of each (imported only when chosen)
 BACKENDS = {"ollama": ("turing_pg.backends.ollama", "OllamaBackend"),

@@ -108,6 +108,14 @@ class OllamaBackend:
             return f"{type(exc).__name__}: {exc}"
         return None
 
+    def served(self) -> list[str] | None:
+        """GET /api/tags: the models pulled on the server."""
+        try:
+            listed = self._client(5.0).list()
+        except (ollama.ResponseError, ConnectionError, httpx.HTTPError):
+            return None
+        return sorted(m.model for m in listed.models if m.model)
+
     def preload(self, previous: str | None, model: str) -> float | None:
         client = ollama.Client(host=self.host, timeout=LOAD_TIMEOUT)
         if previous is not None:

@@ -126,6 +126,12 @@ class OpenAIBackend:
     def models(self) -> list[str]:
         return sorted(m.id for m in self._client().models.list(timeout=call_timeout(5.0)))
 
+    def served(self) -> list[str] | None:
+        try:
+            return self.models()
+        except (openai.APIError, httpx.HTTPError):
+            return None
+
     def probe(self) -> str | None:
         """GET /v1/models (cheap, loads nothing)."""
         try:

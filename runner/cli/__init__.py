@@ -20,6 +20,7 @@ from turing_pg.cli import (
     maintenance,
     monitor,
     story,
+    trials,
     web,
     work,
 )
@@ -63,6 +64,7 @@ for _command in (
     chains.chain,
     human.human,
     demo.demo,
+    trials.harness, trials.matrix, trials.chat,
     web.web,
 ):
     main.add_command(_command)

@@ -12,24 +12,14 @@ import sys
 import threading
 
 import click
-from click.core import ParameterSource
 
 from turing_pg import __version__, logs
+from turing_pg.cli.model_server import model_server_options
 from turing_pg.cli.options import exit_codes
-from turing_pg.cli.params import INTEGER_MAX, LIMIT, SECONDS
-from turing_pg.config import RunnerConfig, parse_keep_alive
+from turing_pg.cli.params import SECONDS
+from turing_pg.config import RunnerConfig
 from turing_pg.db import TuringError, check_dsn
 from turing_pg.exits import Exit
-
-
-def _keep_alive(ctx: click.Context, param: click.Parameter, value: str) -> int | str:
-    """Refuse a keep_alive Ollama would refuse on every call, before anything starts."""
-    try:
-        return parse_keep_alive(value)
-    except ValueError as exc:
-        from_env = ctx.get_parameter_source("keep_alive") is ParameterSource.ENVIRONMENT
-        raise click.BadParameter(str(exc), ctx, param,
-                                 param_hint="TURING_KEEP_ALIVE" if from_env else None) from None
 
 
 def _split_models(model: tuple[str, ...], models: str | None) -> list[str]:
@@ -57,22 +47,7 @@ def _split_models(model: tuple[str, ...], models: str | None) -> list[str]:
               help="Where to LISTEN for new work: a direct connection when --dsn goes through "
                    "PgBouncer in transaction mode (default: --dsn, checked, polling when no "
                    "notification arrives), or `poll` for none. [env TURING_LISTEN_DSN]")
-@click.option("--ollama-host", envvar=["TURING_OLLAMA_HOST", "OLLAMA_HOST"],
-              default="http://127.0.0.1:11434", show_default=True,
-              help="Ollama server for llm actors. [env TURING_OLLAMA_HOST, OLLAMA_HOST]")
-@click.option("--backend", type=click.Choice(["ollama", "openai"]), default="ollama",
-              show_default=True,
-              help="The model server's API for llm actors: Ollama's (--ollama-host), or an "
-                   "OpenAI-compatible one: vLLM, llama.cpp's server, LM Studio "
-                   "(--openai-base-url). [env TURING_BACKEND]")
-@click.option("--openai-base-url", default="http://127.0.0.1:8000/v1", show_default=True,
-              metavar="URL",
-              help="With --backend openai: the server's base URL, up to /v1. "
-                   "[env TURING_OPENAI_BASE_URL]")
-@click.option("--openai-api-key", envvar=["TURING_OPENAI_API_KEY", "OPENAI_API_KEY"],
-              default="", show_default=False, metavar="KEY",
-              help="With --backend openai: the key the server wants, if any (never logged). "
-                   "[env TURING_OPENAI_API_KEY, OPENAI_API_KEY]")
+@model_server_options
 @click.option("--worker", default="", help="Runner name (default: host:pid:model). "
                                            "[env TURING_WORKER]")
 @click.option("--poll-interval", type=SECONDS, default=2.0, show_default=True,
@@ -82,18 +57,6 @@ def _split_models(model: tuple[str, ...], models: str | None) -> list[str]:
               help="Seconds between reap() calls. [env TURING_REAP_INTERVAL]")
 @click.option("--grace", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="On SIGTERM, seconds running calls get to finish. [env TURING_GRACE]")
-@click.option("--keep-alive", default="30m", show_default=True, callback=_keep_alive,
-              metavar="DURATION",
-              help="How long Ollama keeps the served models loaded after a call: 30m, 1h30m, "
-                   "90s, seconds (300), 0 = unload after each call, -1 = forever. "
-                   "[env TURING_KEEP_ALIVE]")
-@click.option("--num-ctx", type=LIMIT, default=4096, show_default=True,
-              help="num_ctx sent with every call (fixed per model so Ollama never reloads). "
-                   "[env TURING_NUM_CTX]")
-@click.option("--num-predict", type=click.IntRange(-2, INTEGER_MAX), default=1024,
-              show_default=True,
-              help="Default bound on generated tokens (an actor's options may lower it). "
-                   "[env TURING_NUM_PREDICT]")
 @click.option("--exit-when-idle", type=click.FloatRange(min=0), default=0.0,
               help="Exit after this many seconds with nothing to do (0: never). "
                    "[env TURING_EXIT_WHEN_IDLE]")
