@@ -69,7 +69,8 @@ grant usage on schema turing to turing_runner, turing_viewer, turing_admin;
 
 grant execute on function
 turing.claim_batch(text, text, integer),
-turing.claim_batch(text, text, integer, bigint[], integer, boolean),
+turing.claim_batch(text, text, integer, bigint[], integer, boolean, text),
+turing.held_back(text, text),
 turing.start_tickets(text, bigint[], uuid[], boolean),
 turing.report_model_load(text, text, double precision),
 turing.return_tickets(text, bigint[], uuid[], text, boolean),
@@ -124,6 +125,9 @@ turing.chain_story(bigint, integer),
 turing.recent_reaps(integer, interval),
 turing.actor_history(text),
 turing.actor_diff(text, integer, integer),
+turing.actor_stages(text),
+turing.qa_summary(text, integer),
+turing.raq_attempts(bigint),
 turing.ticket_story(bigint)
 to turing_viewer, turing_admin;
 

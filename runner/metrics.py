@@ -191,10 +191,12 @@ class RunnerMetrics:
         here, when it happened: it is never reported as an attempt)."""
         self._in_flight.labels(model, actor).dec()
         self._call_seconds.labels(model, actor, result.kind).observe(seconds)
-        if result.prompt_tokens:
-            self._tokens.labels(model, actor, "prompt").inc(result.prompt_tokens)
-        if result.output_tokens:
-            self._tokens.labels(model, actor, "output").inc(result.output_tokens)
+        # why: the tokens are the call record's (Ollama's counters), when a call was sent
+        call = result.call
+        if call is not None and call.prompt_eval_count:
+            self._tokens.labels(model, actor, "prompt").inc(call.prompt_eval_count)
+        if call is not None and call.eval_count:
+            self._tokens.labels(model, actor, "output").inc(call.eval_count)
         if result.kind == "fault":
             self._failures.labels(model, actor, "fault").inc()
 

@@ -11,7 +11,18 @@ from __future__ import annotations
 import click
 
 from turing_pg import __version__
-from turing_pg.cli import actors, chains, db, demo, human, maintenance, monitor, story, work
+from turing_pg.cli import (
+    actors,
+    chains,
+    db,
+    demo,
+    human,
+    maintenance,
+    monitor,
+    raq,
+    story,
+    work,
+)
 from turing_pg.cli.options import exit_codes
 from turing_pg.exits import Exit
 
@@ -51,6 +62,7 @@ for _command in (
     monitor.status, monitor.top, monitor.graph, monitor.check, monitor.tickets, monitor.events,
     chains.chain,
     human.human,
+    raq.raq, raq.qa,
     demo.demo,
 ):
     main.add_command(_command)
