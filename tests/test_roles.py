@@ -92,6 +92,7 @@ READS: list[tuple[str, ...]] = [
     ("actor", "show", "scorer"), ("actor", "show", "scorer", "--json"), ("chain", "{dead}"),
     ("chain", "{dead}", "--json"), ("actor", "history", "scorer"),
     ("actor", "history", "scorer", "--json"), ("actor", "diff", "scorer", "1", "1"),
+    ("actor", "stage", "scorer"), ("actor", "stage", "scorer", "--json"),
     ("tickets", "show", "{dead}"), ("tickets", "show", "{dead}", "--json"),
 ]
 # What only turing_admin may run; {dead} / {pending} / {file} are filled in per test.
@@ -102,7 +103,8 @@ WRITES: list[tuple[str, ...]] = [
     ("actor", "enable", "scorer"), ("actor", "disable", "scorer"),
     ("actor", "remove", "scorer", "--cancel-open", "--yes"), ("reap",), ("tick",),
     ("events", "--consume"), ("human", "--worker", "viewer"), ("db", "up"), ("db", "up", "--json"),
-    ("demo", "--limit", "1"),
+    ("demo", "--limit", "1"), ("actor", "promote", "scorer"), ("actor", "demote", "scorer"),
+    ("raq", "scorer", "--n", "1"), ("qa", "scorer", "--sample", "1"),
 ]
 # Commands that do not talk to the database a DSN names: the embedded server's own.
 NOT_DATABASE = {"db dsn", "db stop"}
