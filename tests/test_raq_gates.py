@@ -205,3 +205,49 @@ def test_a_failing_raq_run_keeps_the_gate_shut(
     refused = run("actor", "promote", "classify", dsn=dsn)
     assert refused.returncode == Exit.REFUSED
     assert "below the threshold 0.9" in refused.stderr
+
+
+def test_a_taxonomy_actor_goes_from_develop_to_production_in_the_running_pipeline(
+        dsn: str, turing: Turing, conn: psycopg.Connection, fake_ollama: Any,
+        start_runner: Any) -> None:
+    from turing_pg.actors.taxonomy import loader
+
+    fake = fake_ollama(models=fake_models())
+    actors = loader.load_pipeline(turing, conn, limit=30)
+    assert "classify_qwen" in actors
+    # scripts and SQL on a developer's runner; the GPU runner is a production one
+    start_runner("--model", "cpu", "--concurrency", "4")
+    gpu = start_runner("--model", QWEN, "--ollama-host", fake.base_url,
+                       env={"TURING_STAGE": "production"})
+    said = gpu.wait_event("held_back", timeout=60, count=1)
+    wait_for(lambda: any(e["actor"] == "classify_qwen" for e in gpu.events("held_back")),
+             timeout=60, what="the runner to say classify_qwen is held back")
+    assert any("stage develop" in e["message"] for e in said)
+
+    def pending() -> int:
+        return one(conn, "select count(*) from turing.tickets where actor = 'classify_qwen' "
+                         "and status = 'pending'")
+    wait_for(lambda: pending() >= 3, timeout=60, what="classify_qwen's inbox")
+    n = str(min(pending(), 5))
+    # the raq run's 3 x n answers are the version's too: a person reviews them all (with 15
+    # right of 15 the Wilson lower bound is 0.80; 5 of 5 would stay below 0.65)
+    reviews = 3 * int(n)
+    assert run("actor", "set", "classify_qwen", f"qa_sample={reviews}",
+               dsn=dsn).returncode == 0
+    assert run("actor", "promote", "classify_qwen", dsn=dsn).returncode == 0
+    res = run("raq", "classify_qwen", "--n", n, "--runs", "3", "--json", dsn=dsn)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["passed"] is True
+    assert run("actor", "promote", "classify_qwen", "--to", "qa", dsn=dsn).returncode == 0
+    qa = run("qa", "classify_qwen", "--sample", str(reviews), dsn=dsn, stdin="r\n\n" * reviews)
+    assert qa.returncode == 0, qa.stderr
+    res = run("actor", "promote", "classify_qwen", "--note", "demo", dsn=dsn)
+    assert res.returncode == 0, res.stderr
+    assert "qa -> production" in res.stdout
+    # the production runner now classifies the pipeline's entities, on_complete and all
+    wait_for(lambda: one(conn, "select count(*) from turing.ticket_history as h join "
+                               "turing.actors as a using (actor_id) where a.name = "
+                               "'classify_qwen' and h.raq_run_id is null and h.status = "
+                               "'completed'") >= int(n), timeout=60,
+             what="classify_qwen running in production")
+    assert [s for _, s, *_ in stage(dsn, "classify_qwen")] == ["production"]

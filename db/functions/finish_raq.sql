@@ -10,10 +10,8 @@ security definer
 set search_path = ''
 as $$
 #variable_conflict use_column
-declare
-    v_run turing.raq_runs;
 begin
-    select * into v_run from turing.raq_runs as r where r.raq_run_id = p_raq_run_id for update;
+    perform from turing.raq_runs as r where r.raq_run_id = p_raq_run_id for update;
     if not found then
         raise exception 'unknown raq run %', p_raq_run_id using errcode = 'TR010';
     end if;

@@ -14,7 +14,7 @@ as $$
 declare
     v_actor turing.actors;
     v_to text := p_to_stage;
-    v_evidence jsonb := '{}';
+    v_evidence jsonb := '{}'::jsonb;
     v_run turing.raq_runs;
     v_qa record;
 begin

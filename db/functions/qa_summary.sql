@@ -25,7 +25,7 @@ as $$
 declare
     v_actor turing.actors;
     -- the normal quantile of a two-sided 95 % interval
-    v_z constant double precision := 1.959963984540054;
+    v_z constant double precision := 1.959963984540054::double precision;
 begin
     select * into v_actor from turing.actors as a where a.name = p_actor;
     if not found then

@@ -48,7 +48,8 @@ begin
     -- measures the same inputs; a larger n adds inputs after the recorded ones.
     -- why: the actor row lock serialises two raq starts that would both extend the sample.
     perform from turing.actors as a where a.actor_id = v_actor.actor_id for update;
-    select count(*) into v_have from turing.raq_samples as s where s.actor_id = v_actor.actor_id;
+    select count(*)::integer into v_have from turing.raq_samples as s
+    where s.actor_id = v_actor.actor_id;
     if v_have < p_n then
         insert into turing.raq_samples (actor_id, item, subject_id, input)
         select v_actor.actor_id, v_have + row_number() over (order by random()), c.subject_id,
@@ -73,7 +74,7 @@ begin
         ) as c
         order by random()
         limit p_n - v_have;
-        select count(*) into v_have from turing.raq_samples as s
+        select count(*)::integer into v_have from turing.raq_samples as s
         where s.actor_id = v_actor.actor_id;
     end if;
     if v_have < p_n then
