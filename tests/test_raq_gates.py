@@ -251,3 +251,35 @@ def test_a_taxonomy_actor_goes_from_develop_to_production_in_the_running_pipelin
                                "'completed'") >= int(n), timeout=60,
              what="classify_qwen running in production")
     assert [s for _, s, *_ in stage(dsn, "classify_qwen")] == ["production"]
+
+
+def test_actors_in_use_before_stages_are_grandfathered_into_production(empty_dsn: str) -> None:
+    """An upgrade makes the actors it finds production (their current version, or the first
+    version maintain gives an actor that had none), so their runners go on as before (a new
+    actor starts in develop: the tests above)."""
+    from turing_pg import schema
+
+    schema.upgrade(empty_dsn, up_to=25, reapply=False)
+    with psycopg.connect(empty_dsn, autocommit=True) as c:
+        c.execute("insert into turing.actors (name, kind, model, script) values "
+                  "('unversioned', 'script', 'cpu', 'cat'), ('versioned', 'script', 'cpu', 'cat')")
+        c.execute("insert into turing.actor_versions (actor_id, version, hash, definition) "
+                  "select actor_id, 1, 'h', '{}' from turing.actors where name = 'versioned'")
+        c.execute("update turing.actors set version = 1 where name = 'versioned'")
+    schema.upgrade(empty_dsn)
+    with psycopg.connect(empty_dsn, autocommit=True) as c:
+        c.execute("select turing.maintain()")
+        t = Turing(empty_dsn)
+        try:
+            for name in ("unversioned", "versioned"):
+                row = t.actor_stages(name)[0]
+                assert (row["version"], row["stage"], row["in_production"]) == (
+                    1, "production", True), name
+                assert row["evidence"] == {"grandfathered": True}
+            # (the hand-made hash of "versioned" is not its real one: maintain made version 2,
+            # in develop, while production goes on with version 1)
+            assert [(r["version"], r["stage"]) for r in t.actor_stages("versioned")] == [
+                (1, "production"), (2, "develop")]
+        finally:
+            t.close()
+        assert c.execute("select count(*) from turing.stage_grandfathered").fetchone()[0] == 0
