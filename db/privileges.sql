@@ -90,7 +90,7 @@ turing.release_worker(text, text, bigint[], boolean),
 turing.reap(text),
 turing.compact_counts(),
 turing.startup_state(text[]),
-turing.model_backlog(text[], text),
+turing.model_backlog(text[], text, text),
 turing.run_sql_ticket(bigint, uuid)
 to turing_runner, turing_admin;
 

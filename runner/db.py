@@ -872,13 +872,15 @@ class Turing:
         )
         return {r["ticket_id"]: r["held"] for r in rows}
 
-    def model_backlog(self, models: list[str], worker: str | None = None
-                      ) -> list[dict[str, Any]]:
+    def model_backlog(self, models: list[str], worker: str | None = None,
+                      stage: str | None = None) -> list[dict[str, Any]]:
         """Per model: pending, ready and running tickets, in the order a runner should choose;
-        the first row becomes the worker's current_model."""
+        the first row becomes the worker's current_model. `ready` counts what a claim of
+        `stage` would take (None: every stage)."""
         return self._rows(
-            "select * from turing.model_backlog(p_models => %(m)s, p_worker => %(w)s)",
-            {"m": models, "w": worker},
+            "select * from turing.model_backlog(p_models => %(m)s, p_worker => %(w)s, "
+            "p_stage => %(s)s)",
+            {"m": models, "w": worker, "s": stage},
         )
 
     def run_sql_ticket(self, ticket_id: int, lease_token: UUID) -> tuple[bool, str | None,

@@ -218,7 +218,8 @@ class Runner:
                 self._refuse_unrunnable(state)
                 self.metrics.actors((s.model, s.actor) for s in state
                                     if not executors.refusal(s.kind))
-                backlog = self.turing.model_backlog(self.cfg.models, self.cfg.worker)
+                backlog = self.turing.model_backlog(self.cfg.models, self.cfg.worker,
+                                                    stage=self.cfg.stage)
                 self.loadable_models = {r["model"] for r in backlog if r["llm"]}
                 if len(self.cfg.models) > 1 and backlog and backlog[0]["ready"] > 0:
                     self.current = backlog[0]["model"]
@@ -472,7 +473,8 @@ class Runner:
         work, then no other runner on it, then the loaded one, then most work), switching the
         GPU to it when it is not the loaded one."""
         assert self.turing is not None
-        for row in self.turing.model_backlog(self.cfg.models, self.cfg.worker):
+        for row in self.turing.model_backlog(self.cfg.models, self.cfg.worker,
+                                             stage=self.cfg.stage):
             if row["ready"] <= 0:
                 break
             br = self.breakers.get(row["model"])

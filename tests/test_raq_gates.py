@@ -283,3 +283,18 @@ def test_actors_in_use_before_stages_are_grandfathered_into_production(empty_dsn
         finally:
             t.close()
         assert c.execute("select count(*) from turing.stage_grandfathered").fetchone()[0] == 0
+
+
+def test_a_production_runner_sees_no_ready_work_of_a_develop_actor(
+        turing: Turing, conn: psycopg.Connection) -> None:
+    """model_backlog counts as ready what the runner's claim would take, so a multi-model GPU
+    runner never loads a model whose only work its stage leaves alone."""
+    turing.register_actor(llm_actor("classify", QWEN))
+    submit_many(turing, "classify", 3)
+    [prod] = turing.model_backlog([QWEN], stage="production")
+    [dev] = turing.model_backlog([QWEN], stage="develop")
+    assert (prod["pending"], prod["ready"]) == (3, 0)
+    assert (dev["pending"], dev["ready"]) == (3, 3)
+    assert turing.claim_batch(QWEN, "w", 10, stage="production") == []
+    assert [r["actor"] for r in turing.held_back(QWEN, "production")] == ["classify"]
+    assert turing.held_back(QWEN, "develop") == []

@@ -205,3 +205,6 @@ comment on table turing.qa_reviews is
 -- why: claim_batch takes the runner's stage now (a new signature); the release 0.1 form
 -- (3 arguments) calls the new one.
 drop function if exists turing.claim_batch(text, text, integer, bigint[], integer, boolean);
+-- why: model_backlog takes the runner's stage too, so a GPU runner never switches to a model
+-- whose only work it may not run.
+drop function if exists turing.model_backlog(text[], text);
