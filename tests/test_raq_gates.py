@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 from conftest import wait_for
-from test_runner import QWEN, fake_models, llm_actor, submit_many
+from test_runner import LLAMA, QWEN, fake_models, llm_actor, submit_many
 
 from turing_pg.db import Turing
 from turing_pg.exits import Exit
@@ -298,3 +298,33 @@ def test_a_production_runner_sees_no_ready_work_of_a_develop_actor(
     assert turing.claim_batch(QWEN, "w", 10, stage="production") == []
     assert [r["actor"] for r in turing.held_back(QWEN, "production")] == ["classify"]
     assert turing.held_back(QWEN, "develop") == []
+
+
+def test_raq_on_another_model_runs_the_same_sample_there(
+        dsn: str, turing: Turing, conn: psycopg.Connection, fake_ollama: Any,
+        start_runner: Any) -> None:
+    fake = fake_ollama(models=fake_models())
+    turing.register_actor(llm_actor("classify", QWEN))
+    turing.register_actor(llm_actor("other", LLAMA))  # a model some actor uses
+    submit_many(turing, "classify", 3)
+    start_runner("--model", LLAMA, "--ollama-host", fake.base_url,
+                 env={"TURING_STAGE": "production"})
+    res = run("raq", "classify", "--n", "3", "--runs", "2", "--model", LLAMA, "--json",
+              dsn=dsn)
+    assert res.returncode == 0, res.stderr
+    run_id = json.loads(res.stdout)["raq_run_id"]
+    assert conn.execute("select model, version from turing.raq_runs where raq_run_id = %s",
+                        (run_id,)).fetchone() == (LLAMA, 1)
+    # the calls went to the other model, and the sample is the one recorded for classify
+    assert {m for (m,) in conn.execute(
+        "select c.model from turing.calls as c join turing.ticket_history as h "
+        "using (ticket_id) where h.raq_run_id = %s", (run_id,))} == {LLAMA}
+    sample = conn.execute("select subject_id from turing.raq_samples order by item").fetchall()
+    again = run("raq", "classify", "--n", "3", "--runs", "2", "--model", LLAMA, dsn=dsn)
+    assert again.returncode == 0, again.stderr
+    assert conn.execute("select subject_id from turing.raq_samples order by item"
+                        ).fetchall() == sample
+    # the actor's own tickets stay pending: a production runner of its model is not up
+    assert one(conn, "select count(*) from turing.ticket_open as o join turing.actors as a "
+                     "using (actor_id) where a.name = 'classify' and o.raq_run_id is null "
+                     "and o.status = 'pending'") == 3
