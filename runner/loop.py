@@ -119,9 +119,9 @@ class Runner:
         self.load_reports: list[tuple[str, float]] = []
         self.switches = 0
         # the (actor, version) whose pending work this runner's stage keeps it from running,
-        # already logged; and when to look again (a monotonic deadline)
+        # already logged; and when to look again per model (a monotonic deadline)
         self.held_back_said: set[tuple[str, int]] = set()
-        self.held_back_due = 0.0
+        self.held_back_due: dict[str, float] = {}
         self.stats: Counter[str] = Counter()
         self.db_down_since: float | None = None
         self.connected = False  # registered once; from then on db_down_since says it is away
@@ -451,9 +451,9 @@ class Runner:
         version, with what to do, instead of idling in silence."""
         assert self.turing is not None
         now = time.monotonic()
-        if self.cfg.stage == "develop" or now < self.held_back_due:
+        if self.cfg.stage == "develop" or now < self.held_back_due.get(model, 0.0):
             return
-        self.held_back_due = now + HELD_BACK_CHECK_S
+        self.held_back_due[model] = now + HELD_BACK_CHECK_S
         for row in self.turing.held_back(model, self.cfg.stage):
             key = (row["actor"], row["version"])
             if key in self.held_back_said:
