@@ -72,7 +72,8 @@ def ollama_rounds(dsn: str, rounds: int, workdir: Path) -> dict[str, Any]:
     runner = subprocess.Popen(
         [sys.executable, "-m", "turing_pg.cli.runner", "--model", MODEL, "--concurrency", "4",
          "--ollama-host", fake.base_url, "--log-format", "json"],
-        env={**os.environ, "TURING_DSN": dsn, "TURING_POLL_INTERVAL": "0.5"},
+        env={**os.environ, "TURING_DSN": dsn, "TURING_POLL_INTERVAL": "0.5",
+             "TURING_STAGE": "develop"},
         stdout=log, stderr=subprocess.STDOUT)
     firsts: list[float] = []
     try:

@@ -152,7 +152,8 @@ def run(rounds: int, workdir: Path) -> dict[str, list[dict[str, float]]]:
         runner = subprocess.Popen(
             [sys.executable, "-m", "turing_pg.cli.runner", "--model", MODEL, "--concurrency",
              "4", "--ollama-host", fake.base_url, "--log-format", "json"],
-            env={**env, "TURING_POLL_INTERVAL": "0.5"}, stdout=log, stderr=subprocess.STDOUT)
+            env={**env, "TURING_POLL_INTERVAL": "0.5", "TURING_STAGE": "develop"}, stdout=log,
+            stderr=subprocess.STDOUT)
         results: dict[str, list[dict[str, float]]] = {f: [] for f in FAULTS}
         for k in range(rounds):
             for fault in FAULTS:

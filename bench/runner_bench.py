@@ -182,7 +182,7 @@ class RunnerProc:
         self.name = name
         self.log_path = workdir / f"runner-{name}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        env = {**os.environ, "TURING_DSN": dsn}
+        env = {**os.environ, "TURING_DSN": dsn, "TURING_STAGE": "develop"}
         self.proc = subprocess.Popen([*(cmd or RUNNER_CMD), *args, "--worker", name,
                                       "--log-format", "json"], env=env, stdout=self._log,
                                      stderr=subprocess.STDOUT)

@@ -69,7 +69,8 @@ grant usage on schema turing to turing_runner, turing_viewer, turing_admin;
 
 grant execute on function
 turing.claim_batch(text, text, integer),
-turing.claim_batch(text, text, integer, bigint[], integer, boolean),
+turing.claim_batch(text, text, integer, bigint[], integer, boolean, text),
+turing.held_back(text, text),
 turing.start_tickets(text, bigint[], uuid[], boolean),
 turing.report_model_load(text, text, double precision),
 turing.return_tickets(text, bigint[], uuid[], text, boolean),
@@ -89,7 +90,7 @@ turing.release_worker(text, text, bigint[], boolean),
 turing.reap(text),
 turing.compact_counts(),
 turing.startup_state(text[]),
-turing.model_backlog(text[], text),
+turing.model_backlog(text[], text, text),
 turing.run_sql_ticket(bigint, uuid)
 to turing_runner, turing_admin;
 
@@ -127,7 +128,10 @@ turing.actor_diff(text, integer, integer),
 turing.ticket_story(bigint),
 turing.model_throughput(integer),
 turing.runner_board(),
-turing.ticket_page(bigint)
+turing.ticket_page(bigint),
+turing.actor_stages(text),
+turing.qa_summary(text, integer),
+turing.raq_attempts(bigint)
 to turing_viewer, turing_admin;
 
 grant select on turing.schema_migrations to turing_viewer, turing_admin;

@@ -13,6 +13,9 @@ from turing_pg.credentials import mask_dsn, mask_url
 
 # Ollama options that decide how a model is loaded: a request that changes one of them makes
 # Ollama reload the model (reference §2.5), so the runner fixes them per model.
+# the stages an actor version climbs (turing.stages), in order
+STAGES = ("develop", "stabilize", "prove", "qa", "production")
+
 LOAD_OPTIONS = frozenset({"num_ctx", "num_batch", "num_gpu", "main_gpu", "use_mmap", "num_thread"})
 
 
@@ -48,6 +51,9 @@ class RunnerConfig:
     # where /metrics (Prometheus) is served: None = not served; 0 = any free port
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
+    # the lowest stage of an actor's current version this runner runs (turing.stages); below
+    # it, the actor's last production version runs, if any
+    stage: str = "production"
 
     def __post_init__(self) -> None:
         if not self.worker:

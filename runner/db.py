@@ -131,6 +131,13 @@ class WorkerNameTaken(TuringError):
     sqlstate, exit_code = "TR014", Exit.REFUSED
 
 
+class GateRefused(TuringError):
+    """A promotion whose gate lacks evidence for the current version, or a raq run the
+    actor's inputs cannot fill; the message says what is missing."""
+
+    sqlstate, exit_code = "TR015", Exit.REFUSED
+
+
 class InvalidDefinitionFile(TuringError):
     """An actor file that cannot be read as definitions (YAML syntax, shape, includes)."""
 
@@ -189,7 +196,7 @@ _BY_SQLSTATE: dict[str, type[TuringError]] = {
     for cls in (
         InvalidWorkQuery, UnknownActor, UnknownModel, ChainTooDeep, ChainLoop,
         DuplicateOpenTicket, InvalidOutput, IllegalTransition, InvalidActor, UnknownTicket,
-        DiscoverFailed, InvalidArgument, RunAsRefused, WorkerNameTaken,
+        DiscoverFailed, InvalidArgument, RunAsRefused, WorkerNameTaken, GateRefused,
     )
     if cls.sqlstate
 }
@@ -652,14 +659,15 @@ class Turing:
 
     def claim_batch(self, model: str, worker: str, limit: int, *,
                     start_now: int | None = None, discover: bool = True,
-                    cold: bool = False) -> list[ClaimedTicket]:
+                    cold: bool = False, stage: str | None = None) -> list[ClaimedTicket]:
         """Claim up to `limit` tickets of `model` and start the first `start_now` of them (all by
         default); `cold` says the model server must load `model` before they can run (their
         auto timeouts then include its load time). With `discover`, the actors of `model`
         due for discovery are topped up first, in their own calls; a runner discovers from its
         own thread instead, so a slow work_query never delays its claims. The database sends an
         actor's definition only for revisions this client has not seen; they are kept in
-        `self.actors`."""
+        `self.actors`. `stage` (None: every stage) claims only the actors whose current version
+        is at that stage or later, or that have a production version to run instead."""
         if discover:
             self.top_up_model(model, limit)
         with self._connection() as conn:
@@ -670,9 +678,9 @@ class Turing:
             cur.execute(
                 "select * from turing.claim_batch(p_model => %(m)s, p_worker => %(w)s, "
                 "p_limit => %(n)s, p_known_revisions => %(k)s, p_start_now => %(s)s, "
-                "p_cold => %(c)s)",
+                "p_cold => %(c)s, p_stage => %(g)s)",
                 {"m": model, "w": worker, "n": limit, "k": list(self.actors),
-                 "s": limit if start_now is None else start_now, "c": cold},
+                 "s": limit if start_now is None else start_now, "c": cold, "g": stage},
             )
             rows = cur.fetchall()
         fresh = {r["actor_revision"]: ActorRuntime(revision=r["actor_revision"],
@@ -692,6 +700,11 @@ class Turing:
                 r["attempt"], r["chain_id"], r["started"], self.actors[r["actor_revision"]],
                 r["timeout_s"], error))
         return out
+
+    def held_back(self, model: str, stage: str) -> list[dict[str, Any]]:
+        """The actors of `model` with pending work a runner of `stage` does not claim."""
+        return self._rows("select * from turing.held_back(p_model => %(m)s, p_stage => %(s)s)",
+                          {"m": model, "s": stage})
 
     def top_up_model(self, model: str, want: int = 1) -> int:
         """Discover for every actor of `model` that discover_due names, one call each."""
@@ -859,13 +872,15 @@ class Turing:
         )
         return {r["ticket_id"]: r["held"] for r in rows}
 
-    def model_backlog(self, models: list[str], worker: str | None = None
-                      ) -> list[dict[str, Any]]:
+    def model_backlog(self, models: list[str], worker: str | None = None,
+                      stage: str | None = None) -> list[dict[str, Any]]:
         """Per model: pending, ready and running tickets, in the order a runner should choose;
-        the first row becomes the worker's current_model."""
+        the first row becomes the worker's current_model. `ready` counts what a claim of
+        `stage` would take (None: every stage)."""
         return self._rows(
-            "select * from turing.model_backlog(p_models => %(m)s, p_worker => %(w)s)",
-            {"m": models, "w": worker},
+            "select * from turing.model_backlog(p_models => %(m)s, p_worker => %(w)s, "
+            "p_stage => %(s)s)",
+            {"m": models, "w": worker, "s": stage},
         )
 
     def run_sql_ticket(self, ticket_id: int, lease_token: UUID) -> tuple[bool, str | None,
@@ -1018,6 +1033,54 @@ class Turing:
             "select * from turing.actor_inputs(p_actor => %(a)s, p_subject_ids => %(s)s, "
             "p_limit => %(n)s)",
             {"a": actor, "s": None if subject_ids is None else list(subject_ids), "n": limit})
+
+    # -- stages and their evidence (RAQ) ---------------------------------------------------
+    def promote(self, actor: str, to_stage: str | None = None,
+                note: str | None = None) -> dict[str, Any]:
+        """Move the current version of `actor` up to `to_stage` (default: the next), if its
+        gates have their evidence (turing.promote). Raises GateRefused with what is missing."""
+        return self._rows("select * from turing.promote(p_actor => %(a)s, p_to_stage => %(s)s, "
+                          "p_note => %(n)s)", {"a": actor, "s": to_stage, "n": note})[0]
+
+    def demote(self, actor: str, to_stage: str = "develop",
+               note: str | None = None) -> dict[str, Any]:
+        """Move the current version of `actor` down to `to_stage` (turing.demote)."""
+        return self._rows("select * from turing.demote(p_actor => %(a)s, p_to_stage => %(s)s, "
+                          "p_note => %(n)s)", {"a": actor, "s": to_stage, "n": note})[0]
+
+    def actor_stages(self, actor: str) -> list[dict[str, Any]]:
+        """Every version of `actor` with its stage (turing.actor_stages)."""
+        return self._rows("select * from turing.actor_stages(p_actor => %(a)s)", {"a": actor})
+
+    def start_raq(self, actor: str, n: int, runs: int, model: str | None = None) -> int:
+        """Start a repeatability run of `actor` (turing.start_raq); returns its id."""
+        return int(self._value(
+            "select turing.start_raq(p_actor => %(a)s, p_n => %(n)s, p_runs => %(r)s, "
+            "p_model => %(m)s)", {"a": actor, "n": n, "r": runs, "m": model}))
+
+    def raq_attempts(self, raq_run_id: int) -> list[dict[str, Any]]:
+        """The last attempt of each (input, run) of a raq run (turing.raq_attempts)."""
+        return self._rows("select * from turing.raq_attempts(p_raq_run_id => %(r)s)",
+                          {"r": raq_run_id})
+
+    def finish_raq(self, raq_run_id: int, fields: list[dict[str, Any]]) -> dict[str, Any]:
+        """Store a finished raq run's figures and whether it passed (turing.finish_raq)."""
+        return self._rows("select * from turing.finish_raq(p_raq_run_id => %(r)s, "
+                          "p_fields => %(f)s)", {"r": raq_run_id, "f": Jsonb(fields)})[0]
+
+    def qa_sample(self, actor: str, n: int) -> list[dict[str, Any]]:
+        """Completed, unreviewed tickets of the current version of `actor`, at random."""
+        return self._rows("select * from turing.qa_sample(p_actor => %(a)s, p_n => %(n)s)",
+                          {"a": actor, "n": n})
+
+    def record_review(self, ticket_id: int, verdict: str, note: str | None = None) -> None:
+        """A person's verdict on a completed ticket (turing.record_review)."""
+        self._value("select turing.record_review(p_ticket_id => %(t)s, p_verdict => %(v)s, "
+                    "p_note => %(n)s)", {"t": ticket_id, "v": verdict, "n": note})
+
+    def qa_summary(self, actor: str) -> dict[str, Any]:
+        """The QA figures of the current version of `actor` (turing.qa_summary)."""
+        return self._rows("select * from turing.qa_summary(p_actor => %(a)s)", {"a": actor})[0]
 
     def read_events(self, limit: int = 100, visibility_s: int = 30) -> list[dict[str, Any]]:
         """Consume up to `limit` events of the pgmq queue turing_events: read and archive them

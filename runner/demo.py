@@ -95,7 +95,11 @@ def runners(dsn: str, models: list[str], ollama_host: str | None
         for model in models:
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "turing_pg.cli.runner", "--model", model,
-                 "--concurrency", "4", "--log-format", "json"],
+                 "--concurrency", "4", "--log-format", "json",
+                 # why: the demo's actors were just registered, so their versions are in
+                 # develop; a production runner would leave them alone (README "From develop
+                 # to production" takes one through the gates).
+                 "--stage", "develop"],
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             ))
         yield procs

@@ -36,6 +36,9 @@ IDLE_HEARTBEAT_S = 5.0
 # why: a warm call's load_duration is a few milliseconds of bookkeeping; only a real load is
 # worth reporting as the model's load time.
 LOAD_REPORT_MIN_S = 0.5
+# why: a runner idle beside work its --stage excludes looks for it at most this often (one
+# query), and logs each actor version once.
+HELD_BACK_CHECK_S = 5.0
 # why: a retry while the database is away costs one refused connection (nothing at all while
 # the embedded server is known to be stopped), and the target is the first completion within
 # 5 s of the database coming back: so the retries come often, and never more than 1 s apart.
@@ -141,6 +144,10 @@ class Runner:
         self.warm_until: dict[str, float] = {}
         self.load_reports: list[tuple[str, float]] = []
         self.switches = 0
+        # the (actor, version) whose pending work this runner's stage keeps it from running,
+        # already logged; and when to look again per model (a monotonic deadline)
+        self.held_back_said: set[tuple[str, int]] = set()
+        self.held_back_due: dict[str, float] = {}
         self.stats: Counter[str] = Counter()
         self.db_down_since: float | None = None
         self.connected = False  # registered once; from then on db_down_since says it is away
@@ -237,7 +244,8 @@ class Runner:
                 self._refuse_unrunnable(state)
                 self.metrics.actors((s.model, s.actor) for s in state
                                     if not executors.refusal(s.kind))
-                backlog = self.turing.model_backlog(self.cfg.models, self.cfg.worker)
+                backlog = self.turing.model_backlog(self.cfg.models, self.cfg.worker,
+                                                    stage=self.cfg.stage)
                 self.loadable_models = {r["model"] for r in backlog if r["llm"]}
                 if len(self.cfg.models) > 1 and backlog and backlog[0]["ready"] > 0:
                     self.current = backlog[0]["model"]
@@ -455,19 +463,44 @@ class Runner:
         free = max(0, self.cfg.concurrency - len(self.running) - len(self.queued))
         tickets = self.turing.claim_batch(model, self.cfg.worker, limit,
                                           start_now=min(free, limit), discover=False,
-                                          cold=self._cold(model))
+                                          cold=self._cold(model), stage=self.cfg.stage)
         if tickets and br is not None:
             br.claimed_trial()
+        if not tickets:
+            self._say_held_back(model)
         if len(tickets) < limit:
             self.discoverer.poke()
         return tickets
+
+    def _say_held_back(self, model: str) -> None:
+        """Idle beside pending work that this runner's --stage excludes: say so once per actor
+        version, with what to do, instead of idling in silence."""
+        assert self.turing is not None
+        now = time.monotonic()
+        if self.cfg.stage == "develop" or now < self.held_back_due.get(model, 0.0):
+            return
+        self.held_back_due[model] = now + HELD_BACK_CHECK_S
+        for row in self.turing.held_back(model, self.cfg.stage):
+            key = (row["actor"], row["version"])
+            if key in self.held_back_said:
+                continue
+            self.held_back_said.add(key)
+            logs.event(
+                "held_back", actor=row["actor"], version=row["version"], stage=row["stage"],
+                pending=row["pending"], runner_stage=self.cfg.stage, level=logs.WARNING,
+                message=(f"actor {row['actor']} has {row['pending']} pending tickets but its "
+                         f"version {row['version']} is at stage {row['stage']} and it has no "
+                         f"production version; this runner runs --stage {self.cfg.stage}: "
+                         f"promote it (turing actor promote {row['actor']}) or start a runner "
+                         f"with --stage {row['stage']} (or --stage develop)"))
 
     def _choose(self) -> list[Any]:
         """Nothing of this runner runs: claim from the model model_backlog ranks first (ready
         work, then no other runner on it, then the loaded one, then most work), switching the
         GPU to it when it is not the loaded one."""
         assert self.turing is not None
-        for row in self.turing.model_backlog(self.cfg.models, self.cfg.worker):
+        for row in self.turing.model_backlog(self.cfg.models, self.cfg.worker,
+                                             stage=self.cfg.stage):
             if row["ready"] <= 0:
                 break
             br = self.breakers.get(row["model"])

@@ -191,6 +191,7 @@ class RunnerMetrics:
         here, when it happened: it is never reported as an attempt)."""
         self._in_flight.labels(model, actor).dec()
         self._call_seconds.labels(model, actor, result.kind).observe(seconds)
+        # why: the tokens are the call record's (Ollama's counters), when a call was sent
         call = result.call
         if call is not None and call.prompt_eval_count:
             self._tokens.labels(model, actor, "prompt").inc(call.prompt_eval_count)

@@ -242,7 +242,8 @@ def start_runner(dsn: str, tmp_path: Path) -> Iterator[Any]:
 
     def factory(*args: str, env: dict[str, str] | None = None) -> RunnerProcess:
         full_env = {**os.environ, "TURING_DSN": dsn, "TURING_POLL_INTERVAL": "0.5",
-                    "TURING_REAP_INTERVAL": "0.5", **(env or {})}
+                    "TURING_REAP_INTERVAL": "0.5", "TURING_STAGE": "develop",
+                    **(env or {})}
         proc = RunnerProcess(list(args), full_env, tmp_path / f"runner-{len(started)}.log")
         started.append(proc)
         return proc

@@ -147,6 +147,30 @@ CATALOGUE: dict[str, Command] = {
         m(exit=USAGE, says="TURING_STATEMENT_TIMEOUT=30",
           env={"TURING_STATEMENT_TIMEOUT": "soon"}),
     )),
+    "turing actor stage": Command(valid=("scorer",), mistakes=(
+        m("nope", exit=UNKNOWN, says="turing actor list"),
+        m(exit=USAGE, says="Missing argument 'NAME'"),
+    )),
+    "turing actor promote": Command(valid=("scorer",), mistakes=(
+        m("nope", exit=UNKNOWN, says="turing actor list"),
+        m("scorer", "--to", "bogus", exit=USAGE, says="develop, stabilize, prove, qa"),
+        m("scorer", "--to", "production", exit=REFUSED, says="turing raq scorer"),
+    )),
+    "turing actor demote": Command(valid=("scorer",), mistakes=(
+        m("nope", exit=UNKNOWN, says="turing actor list"),
+        m("scorer", exit=REFUSED, says="turing actor promote scorer"),
+        m("scorer", "--to", "bogus", exit=USAGE, says="develop, stabilize, prove, qa"),
+    )),
+    "turing raq": Command(valid=("scorer",), mistakes=(
+        m("nope", exit=UNKNOWN, says="turing actor list"),
+        m("scorer", "--n", "5000", exit=REFUSED, says="or let its inbox fill first"),
+        m("scorer", "--model", "nosuch:1b", exit=UNKNOWN, says="turing-runner --model nosuch"),
+        m("scorer", "--runs", "1", exit=USAGE, says="--runs"),
+    )),
+    "turing qa": Command(valid=("scorer",), mistakes=(
+        m("nope", exit=UNKNOWN, says="turing actor list"),
+        m("scorer", "--sample", "0", exit=USAGE, says="--sample"),
+    )),
     "turing actor show": Command(valid=("scorer",), mistakes=(
         m("nope", exit=UNKNOWN, says="turing actor list"),
         m(exit=USAGE, says="Missing argument 'NAME'"),

@@ -92,6 +92,7 @@ READS: list[tuple[str, ...]] = [
     ("actor", "show", "scorer"), ("actor", "show", "scorer", "--json"), ("chain", "{dead}"),
     ("chain", "{dead}", "--json"), ("actor", "history", "scorer"),
     ("actor", "history", "scorer", "--json"), ("actor", "diff", "scorer", "1", "1"),
+    ("actor", "stage", "scorer"), ("actor", "stage", "scorer", "--json"),
     ("tickets", "show", "{dead}"), ("tickets", "show", "{dead}", "--json"),
 ]
 # What only turing_admin may run; {dead} / {pending} / {file} are filled in per test.
@@ -104,6 +105,8 @@ WRITES: list[tuple[str, ...]] = [
     ("events", "--consume"), ("human", "--worker", "viewer"), ("db", "up"), ("db", "up", "--json"),
     ("demo", "--limit", "1"), ("harness", "scorer", "--subject", "1"),
     ("matrix", "scorer", "--models", "cpu"), ("chat", "scorer"),
+    ("actor", "promote", "scorer"), ("actor", "demote", "scorer"),
+    ("raq", "scorer", "--n", "1"), ("qa", "scorer", "--sample", "1"),
 ]
 # Commands that do not talk to the database a DSN names: the embedded server's own; `web`,
 # which connects only as the login each browser gives (tests/test_web.py).

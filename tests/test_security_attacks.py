@@ -26,7 +26,7 @@ from turing_pg.db import Turing, TuringError
 
 # The runner API: everything turing_runner may execute (db/privileges.sql), nothing more.
 RUNNER_API = {
-    "claim_batch", "start_tickets", "report_model_load", "return_tickets", "top_up",
+    "claim_batch", "held_back", "start_tickets", "report_model_load", "return_tickets", "top_up",
     "discover_due", "report_backend", "maintain", "complete_ticket", "complete_batch",
     "fail_ticket", "fail_batch", "heartbeat", "register_runner", "release_worker", "reap",
     "startup_state", "model_backlog", "run_sql_ticket", "compact_counts", "release_unheld",
@@ -36,7 +36,8 @@ RUNNER_API = {
 # What turing_viewer may execute: the read-only functions the CLI reads through.
 VIEWER_READS = {"find_tickets", "actor_definitions", "startup_state", "check_pipeline",
                 "peek_events", "chain_story", "recent_reaps", "actor_history", "actor_diff",
-                "ticket_story", "model_throughput", "runner_board", "ticket_page"}
+                "ticket_story", "model_throughput", "runner_board", "ticket_page",
+                "actor_stages", "qa_summary", "raq_attempts"}
 
 
 def _as(dsn: str, user: str) -> str:

@@ -52,7 +52,8 @@ begin
                 or (not p_require_token and s.lease_token is null)
             )
             and a.actor_id = o.actor_id
-            and (not p_skip_on_complete or a.on_complete is null)
+            -- why: a raq ticket measures the actor and never writes its domain rows
+            and (not p_skip_on_complete or a.on_complete is null or o.raq_run_id is not null)
         returning
             o.*, s.status as new_status, s.output, s.error, s.failure_kind, s.retry_ticket_id,
             a.name as actor_name,
@@ -62,13 +63,14 @@ begin
         insert into turing.ticket_history (
             ticket_id, actor_id, model, subject_id, status, attempt, priority, input, output,
             error, failure_kind, source, chain_id, chain_depth, parent_ticket_id, created_at,
-            run_after, started_at, finished_at, worker, batch_id, timeout, actor_version
+            run_after, started_at, finished_at, worker, batch_id, timeout, actor_version,
+            raq_run_id
         )
         select
             g.ticket_id, g.actor_id, g.model, g.subject_id, g.new_status, g.attempt, g.priority,
             g.input, g.output, g.error, g.failure_kind, g.source, g.chain_id, g.chain_depth,
             g.parent_ticket_id, g.created_at, g.run_after, g.started_at, g.finished_at,
-            g.worker, g.batch_id, g.timeout, g.actor_version
+            g.worker, g.batch_id, g.timeout, g.actor_version, g.raq_run_id
         from gone as g
     ),
     -- why: the dead letter is recorded where the attempt ends dead, in the same statement, so

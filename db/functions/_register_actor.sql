@@ -243,7 +243,9 @@ begin
     -- why: claims filter open tickets by their own model column; keep it in step with the actor.
     update turing.ticket_open as o set model = a.model
     from turing.actors as a
-    where a.actor_id = v_id and o.actor_id = v_id and o.model <> a.model;
+    where a.actor_id = v_id and o.actor_id = v_id and o.model <> a.model
+        -- why: a raq ticket runs on its run's model, whatever the actor's is now
+        and o.raq_run_id is null;
     insert into turing.actor_discovery (actor_id) values (v_id)
     on conflict (actor_id) do update set exhausted = false, paused_until = null, last_error = null;
 

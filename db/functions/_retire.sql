@@ -98,12 +98,12 @@ begin
     -- the retry: a new ticket, attempt + 1, after the backoff, with the error it follows
     insert into turing.ticket_open (
         ticket_id, actor_id, model, subject_id, attempt, priority, input, source, chain_id,
-        chain_depth, parent_ticket_id, created_at, run_after, last_error
+        chain_depth, parent_ticket_id, created_at, run_after, last_error, raq_run_id
     )
     select
         r.retry_ticket_id, h.actor_id, h.model, h.subject_id, h.attempt + 1, h.priority, h.input,
         'retry', h.chain_id, h.chain_depth, h.parent_ticket_id, v_now, v_now + r.backoff,
-        h.error
+        h.error, h.raq_run_id
     from unnest(v_ids, v_retry, v_backoff) as r (ticket_id, retry_ticket_id, backoff)
     inner join turing.ticket_history as h on h.ticket_id = r.ticket_id
     where r.retry_ticket_id is not null;

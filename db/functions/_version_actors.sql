@@ -77,7 +77,32 @@ begin
             end if;
         end if;
         if v_actor.version is distinct from v_version then
-            update turing.actors as a set version = v_version
+            -- why: an actor in use before stages existed (0027) whose first version is made
+            -- now keeps running: that version is production.
+            if v_actor.version is null then
+                with g as (
+                    delete from turing.stage_grandfathered as g
+                    where g.actor_id = v_actor.actor_id
+                    returning g.actor_id
+                )
+                insert into turing.promotions (
+                    actor_id, version, from_stage, to_stage, evidence, note
+                )
+                select g.actor_id, v_version, 'develop', 'production',
+                    '{"grandfathered": true}',
+                    'grandfathered: in use before stages existed (migration 0027)'
+                from g;
+            end if;
+            -- why: the stage belongs to the version: a new one starts in develop, an earlier
+            -- one comes back at the stage it had.
+            update turing.actors as a
+            set version = v_version,
+                stage = coalesce((
+                    select p.to_stage from turing.promotions as p
+                    where p.actor_id = a.actor_id and p.version = v_version
+                    order by p.promotion_id desc limit 1
+                ), 'develop'),
+                production_version = turing._production_version(a.actor_id)
             where a.actor_id = v_actor.actor_id;
         end if;
     end loop;
@@ -90,4 +115,6 @@ comment on function turing._version_actors(integer) is
 'the sha256 of its versioned fields (turing.actor_fields) and, for a sql actor, its function''s '
 'source; a hash not seen before is a new row of turing.actor_versions, a hash seen before is '
 'that version again. Sets actors.version. Called by register_actor and set_actor, and by '
-'maintain about once a minute (a sql function replaced in place). Returns the versions made.';
+'maintain about once a minute (a sql function replaced in place). Keeps actors.stage (the '
+'new version''s stage: develop, or the one an earlier version had) and production_version. '
+'Returns the versions made.';

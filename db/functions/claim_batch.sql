@@ -9,7 +9,8 @@ create or replace function turing.claim_batch(
     p_limit integer,
     p_known_revisions bigint[],
     p_start_now integer,
-    p_cold boolean default false
+    p_cold boolean default false,
+    p_stage text default null
 )
 returns table (
     ticket_id bigint,
@@ -34,7 +35,13 @@ declare
     v_secret text := pg_catalog.gen_random_uuid()::text;
     v_claimed integer;
     v_plan_mode text := pg_catalog.current_setting('plan_cache_mode');
+    v_rank integer := turing._stage_rank(p_stage);
 begin
+    if p_stage is not null and v_rank is null then
+        raise exception 'claim_batch: unknown stage "%"', p_stage
+            using errcode = 'TR012',
+            hint = 'Write one of develop, stabilize, prove, qa, production.';
+    end if;
     if p_limit is null or p_limit < 1 or p_limit > 10000 then
         raise exception 'claim_batch: p_limit must be between 1 and 10000, got %', p_limit
             using errcode = 'TR012';
@@ -60,7 +67,17 @@ begin
             and o.status = 'pending'
             and o.run_after <= v_now
             and exists (
-                select from turing.actors as a where a.actor_id = o.actor_id and a.enabled
+                select from turing.actors as a
+                where a.actor_id = o.actor_id and a.enabled
+                    -- why: a raq ticket runs at any stage (its run names the version); other
+                    -- work needs the current version at the runner's stage or later, or a
+                    -- production version to run instead.
+                    and (
+                        o.raq_run_id is not null
+                        or v_rank is null
+                        or turing._stage_rank(a.stage) >= v_rank
+                        or a.production_version is not null
+                    )
             )
         -- why: the order of the partial index ticket_open_claimable, so the scan stops after
         -- p_limit rows.
@@ -97,8 +114,17 @@ begin
             worker = p_worker,
             batch_id = v_batch,
             -- why: the version whose definition the runner gets with this claim (the revision
-            -- below), so the attempt's answer can be traced to the prompt that made it.
-            actor_version = a.version,
+            -- below), so the attempt's answer can be traced to the prompt that made it: a raq
+            -- run's version; the current one when it is at the runner's stage or later; else
+            -- the last one promoted to production (it keeps running while the current climbs).
+            actor_version = case
+                when o.raq_run_id is not null then (
+                    select r.version from turing.raq_runs as r
+                    where r.raq_run_id = o.raq_run_id
+                )
+                when v_rank is null or turing._stage_rank(v.stage) >= v_rank then v.version
+                else v.production_version
+            end,
             -- why: one random secret per claim, and per ticket its md5 with the ticket id: as
             -- unguessable as a random uuid for anyone without the secret, and distinct per
             -- ticket. gen_random_uuid() per row read /dev/urandom once per row on builds
@@ -111,17 +137,30 @@ begin
                 else a.unstarted_lease
             end,
             heartbeat_at = v_now
-        from turing.actor_timeouts as a, starting as s
+        from turing.actor_timeouts as a, starting as s, turing.actors as v
         -- why: = any(array(...)) makes the planner fetch the picked rows by key; a join with
         -- the picked CTE was planned as a hash join over a sequential scan of all open work
         -- (the whole pending buffer) on every claim.
         where o.ticket_id = any(array(select p.ticket_id from picked as p))
             and a.actor_id = o.actor_id
+            and v.actor_id = o.actor_id
         returning
             o.ticket_id, o.lease_token, o.batch_id, o.subject_id, o.input, o.attempt,
             o.chain_id, o.started_at is not null as started,
             extract(epoch from o.timeout)::double precision as timeout_s, o.priority,
-            o.run_after, o.actor_id, a.revision
+            o.run_after, o.actor_id, o.actor_version, o.raq_run_id,
+            -- why: the key the runner caches the definition under: the actor's revision for
+            -- its current definition; a raq run's own revision; minus the revision for the
+            -- production version run instead of the current one (promote and demote change
+            -- the revision, so at one revision this names one version).
+            case
+                when o.raq_run_id is not null then (
+                    select r.revision from turing.raq_runs as r
+                    where r.raq_run_id = o.raq_run_id
+                )
+                when o.actor_version = v.version then a.revision
+                else -a.revision
+            end as revision
     )
     select
         c.ticket_id, c.lease_token, c.batch_id, c.subject_id, c.input, c.attempt, c.chain_id,
@@ -133,7 +172,7 @@ begin
             when
                 c.revision <> all(coalesce(p_known_revisions, '{}'))
                 and row_number() over (partition by c.revision order by c.ticket_id) = 1
-                then turing._actor_runtime(c.actor_id)
+                then turing._actor_runtime(c.actor_id, c.actor_version, c.raq_run_id)
         end
     from claimed as c
     order by c.priority desc, c.run_after, c.ticket_id;
@@ -141,7 +180,10 @@ begin
     get diagnostics v_claimed = row_count;
     perform pg_catalog.set_config('plan_cache_mode', v_plan_mode, true);
     -- why: checked only when nothing was claimed, so the common case pays no extra query.
-    if v_claimed = 0 and not exists (select from turing.actors as a where a.model = p_model) then
+    if v_claimed = 0
+        and not exists (select from turing.actors as a where a.model = p_model)
+        -- why: a raq run on another model (turing raq --model) is work for that model too
+        and not exists (select from turing.ticket_open as o where o.model = p_model) then
         raise exception 'unknown model "%": no actor uses it', p_model
             using errcode = 'TR003',
             hint = 'Known models: ' || coalesce(
@@ -160,7 +202,7 @@ begin
 end;
 $$;
 
-comment on function turing.claim_batch(text, text, integer, bigint[], integer, boolean) is
+comment on function turing.claim_batch(text, text, integer, bigint[], integer, boolean, text) is
 'Claim up to p_limit pending tickets of the enabled actors of model p_model for worker p_worker '
 '(FOR UPDATE SKIP LOCKED: concurrent runners never share a ticket and never wait on each other) '
 'and start the first p_start_now of them in claim order (started = true): the others wait in the '
@@ -178,7 +220,12 @@ comment on function turing.claim_batch(text, text, integer, bigint[], integer, b
 'each definition once and caches it. Raises TR003 for a model no actor uses. The calling '
 'transaction commits with synchronous_commit = off: a claim lost in a server crash is harmless '
 '(the tickets are still pending, the lease fence refuses the late result), and it saves one WAL '
-'flush per claim.';
+'flush per claim. p_stage (null = every stage; turing-runner passes production unless '
+'--stage): only actors whose current version is at that stage or later run their current '
+'version; an actor with an earlier version in production runs that one (its recorded '
+'definition, under the key -revision, and actor_version says which); others are not claimed. '
+'A raq ticket runs its run''s version on its run''s model at any stage. Raises TR012 for an '
+'unknown stage.';
 
 -- claim_batch (3 arguments): the release 0.1 form, every row with its whole actor definition.
 -- Kept for one release so runners of 0.1 go on working during an upgrade. Deprecated.

@@ -64,7 +64,7 @@ begin
         inner join turing.ticket_open as o
             on o.ticket_id = s.ticket_id and o.lease_token = s.lease_token
         inner join turing.actors as a on a.actor_id = o.actor_id
-        where a.on_complete is not null
+        where a.on_complete is not null and o.raq_run_id is null
         order by s.ticket_id
     loop
         begin

@@ -1,7 +1,9 @@
 -- model_backlog: how much work each of a runner's models has, so a multi-model runner picks the
 -- right model whenever it is idle (at start, when work appears, once its loaded model runs dry)
 -- and records that choice for the others.
-create or replace function turing.model_backlog(p_models text[], p_worker text default null)
+create or replace function turing.model_backlog(
+    p_models text[], p_worker text default null, p_stage text default null
+)
 returns table (
     model text, pending bigint, ready bigint, running bigint, llm boolean, served_by integer
 )
@@ -30,7 +32,16 @@ begin
             (select count(*) from turing.ticket_open as o
              where o.model = m.model and o.status = 'pending' and o.run_after <= v_now
                  and exists (
-                     select from turing.actors as a where a.actor_id = o.actor_id and a.enabled
+                     select from turing.actors as a
+                     where a.actor_id = o.actor_id and a.enabled
+                         -- why: what claim_batch would hand a runner of p_stage, so a GPU
+                         -- never switches to a model whose work it may not run
+                         and (
+                             o.raq_run_id is not null
+                             or p_stage is null
+                             or turing._stage_rank(a.stage) >= turing._stage_rank(p_stage)
+                             or a.production_version is not null
+                         )
                  )) as ready,
             coalesce((select sum(c.n) from turing.ticket_counts as c
                       inner join turing.actors as a on a.actor_id = c.actor_id
@@ -66,7 +77,7 @@ begin
 end;
 $$;
 
-comment on function turing.model_backlog(text[], text) is
+comment on function turing.model_backlog(text[], text, text) is
 'Per model of p_models: pending tickets of its enabled actors, how many are ready now (run_after '
 'passed), running tickets, whether an llm actor uses it (a model Ollama must load), and how many '
 'other live runners are serving it now (of materialised tickets: a runner''s discovery thread '
@@ -74,4 +85,5 @@ comment on function turing.model_backlog(text[], text) is
 'models no other runner serves (two GPUs start on different models), then the model p_worker is '
 'on now (model-first: a loaded model with work is kept rather than swapped for a bigger backlog),'
 ' then most ready work. The first row, when it has ready work, is recorded as p_worker''s '
-'current_model, under an advisory lock, so runners choosing at once choose apart.';
+'current_model, under an advisory lock, so runners choosing at once choose apart. ready counts '
+'only what claim_batch(..., p_stage) would claim (null: every stage).';

@@ -135,7 +135,7 @@ as $$
         'buffer_size', p_buffer_size, 'timeout', p_timeout, 'lease', p_lease,
         'max_attempts', p_max_attempts, 'backoff_base', p_backoff_base,
         'backoff_max', p_backoff_max, 'priority', p_priority, 'enabled', p_enabled,
-        'raq_stage', p_raq_stage, 'options', p_options, 'description', p_description,
+        'options', p_options, 'description', p_description,
         'final_outbox', p_final_outbox
     ));
 $$;
@@ -145,4 +145,5 @@ comment on function turing.register_actor(
     interval, interval, integer, interval, interval, integer, boolean, text, jsonb, text, text[]
 ) is
 'Deprecated (release 0.1 signature, dropped in the next release): the same as '
-'register_actor(jsonb) with one argument per field. New fields are only in the JSON form.';
+'register_actor(jsonb) with one argument per field. New fields are only in the JSON form. '
+'p_raq_stage is ignored since 0027 (stages belong to versions: promote).';

@@ -24,7 +24,10 @@ where
     and a.attnum > 0
     and not a.attisdropped
     -- why: kept by Turing, not part of a definition.
-    and a.attname not in ('actor_id', 'revision', 'version', 'created_at', 'updated_at');
+    and a.attname not in (
+        'actor_id', 'revision', 'version', 'created_at', 'updated_at', 'stage',
+        'production_version'
+    );
 
 comment on view turing.actor_fields is
 'The fields of an actor definition (what register_actor takes as JSON and actor files as YAML): '

@@ -1,5 +1,5 @@
-"""`turing actor add | list | show | set | enable | disable | history | diff | remove`:
-register, inspect and remove actors."""
+"""`turing actor add | list | show | set | enable | disable | history | diff | stage | promote |
+demote | remove`: register, inspect, move through the stages and remove actors."""
 
 from __future__ import annotations
 
@@ -150,6 +150,92 @@ def actor_history(name: str, dsn: str | None, as_json: bool, verbose: int) -> No
               "changed": ", ".join(r["changed"]) if r["version"] > 1 else "(first)"}
              for r in rows]
     print_data(table, False, format_table)
+
+
+@actor.command("stage")
+@click.argument("name")
+@common_options
+@handle_errors
+def actor_stage(name: str, dsn: str | None, as_json: bool, verbose: int) -> None:
+    """The stage of each version of an actor (develop, stabilize, prove, qa, production), which
+    one is current and which one a production runner runs, with its last promotion.
+
+    \b
+    Example:
+      turing actor stage classify
+    """
+    with client(dsn) as t:
+        rows = t.actor_stages(name)
+    if as_json:
+        print_data(rows, True, format_table)
+        return
+    table = [{"version": r["version"], "stage": r["stage"],
+              "current": "*" if r["is_current"] else "",
+              "production": "*" if r["in_production"] else "",
+              "changed_at": r["changed_at"], "changed_by": r["changed_by"],
+              "note": r["note"] or ""} for r in rows]
+    print_data(table, False, format_table)
+
+
+@actor.command("promote")
+@exit_codes((Exit.USAGE, "an unknown stage"), (Exit.UNKNOWN, "no such actor"),
+            (Exit.REFUSED, "a gate without its evidence: the message says what is missing"),
+            others="the others as in `turing --help`")
+@click.argument("name")
+@click.option("--to", "to_stage", default=None, metavar="STAGE",
+              help="The stage to move to (default: the next one): develop, stabilize, prove, "
+                   "qa or production.")
+@click.option("--note", default=None, help="Why, kept with the promotion.")
+@common_options
+@handle_errors
+def actor_promote(name: str, to_stage: str | None, note: str | None, dsn: str | None,
+                  as_json: bool, verbose: int) -> None:
+    """Move the current version of an actor up the stages, if the gates it passes have their
+    evidence for this version: leaving stabilize needs a raq run at or above raq_threshold
+    (turing raq), leaving qa a passing QA sample (turing qa). Records who, when and the
+    evidence; refuses with what is missing. Production runners run the new version once it
+    reaches production; until then they keep running the last promoted one.
+
+    \b
+    Example:
+      turing actor promote classify               # to the next stage
+      turing actor promote classify --to production
+    """
+    with client(dsn) as t:
+        row = t.promote(name, to_stage, note)
+    if as_json:
+        print_data(row, True)
+        return
+    click.echo(f"actor {row['actor']} version {row['version']}: {row['from_stage']} -> "
+               f"{row['to_stage']}")
+
+
+@actor.command("demote")
+@exit_codes((Exit.USAGE, "an unknown stage"), (Exit.UNKNOWN, "no such actor"),
+            (Exit.REFUSED, "a stage that is not lower"),
+            others="the others as in `turing --help`")
+@click.argument("name")
+@click.option("--to", "to_stage", default="develop", show_default=True, metavar="STAGE",
+              help="The stage to move down to.")
+@click.option("--note", default=None, help="Why, kept with the change.")
+@common_options
+@handle_errors
+def actor_demote(name: str, to_stage: str, note: str | None, dsn: str | None, as_json: bool,
+                 verbose: int) -> None:
+    """Move the current version of an actor down the stages (no gate); a demoted production
+    version stops running in production.
+
+    \b
+    Example:
+      turing actor demote classify --to stabilize --note "drifts on long inputs"
+    """
+    with client(dsn) as t:
+        row = t.demote(name, to_stage, note)
+    if as_json:
+        print_data(row, True)
+        return
+    click.echo(f"actor {row['actor']} version {row['version']}: {row['from_stage']} -> "
+               f"{row['to_stage']}")
 
 
 def _diff_lines(field: str, old: Any, new: Any) -> list[str]:

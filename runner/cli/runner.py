@@ -17,7 +17,7 @@ from turing_pg import __version__, logs
 from turing_pg.cli.model_server import model_server_options
 from turing_pg.cli.options import exit_codes
 from turing_pg.cli.params import SECONDS
-from turing_pg.config import RunnerConfig
+from turing_pg.config import STAGES, RunnerConfig
 from turing_pg.db import TuringError, check_dsn
 from turing_pg.exits import Exit
 
@@ -70,6 +70,11 @@ def _split_models(model: tuple[str, ...], models: str | None) -> list[str]:
 @click.option("--metrics-host", default="127.0.0.1", show_default=True, metavar="HOST",
               help="The address /metrics listens on; 0.0.0.0 (or ::) for a Prometheus on "
                    "another host. [env TURING_METRICS_HOST]")
+@click.option("--stage", type=click.Choice(list(STAGES)), default="production",
+              show_default=True,
+              help="Run the actors whose current version is at this stage or later (develop "
+                   "runs every version); an actor below it runs its last production version, "
+                   "if it has one. Raq tickets run at any stage. [env TURING_STAGE]")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Log lines on stderr. [env TURING_LOG_FORMAT]")
 @click.option("-v", "--verbose", count=True, help="More log lines (-v: debug).")
@@ -88,7 +93,7 @@ def main(model: tuple[str, ...], models: str | None, concurrency: int, batch: in
          openai_base_url: str, openai_api_key: str, worker: str, poll_interval: float,
          reap_interval: float, grace: float, keep_alive: int | str, num_ctx: int, num_predict: int,
          exit_when_idle: float, discover_timeout: float, metrics_port: int | None,
-         metrics_host: str, log_format: str, verbose: int) -> None:
+         metrics_host: str, stage: str, log_format: str, verbose: int) -> None:
     """Claim and run the tickets of every enabled actor of MODEL until stopped.
 
     One runner per GPU: `--model qwen2.5:7b` serves every actor of that model (it never idles
@@ -105,6 +110,7 @@ def main(model: tuple[str, ...], models: str | None, concurrency: int, batch: in
       turing-runner --model Qwen/Qwen2.5-7B-Instruct --backend openai \\
           --openai-base-url http://gpu1:8000/v1           # a vLLM server
       TURING_MODEL=qwen2.5:7b TURING_DSN=postgresql:///app turing-runner
+      turing-runner --model qwen2.5:7b --stage develop     # a developer's runner: every version
     """
     logs.setup(log_format, logging.DEBUG if verbose else logging.INFO)
     names = _split_models(model, models)
@@ -129,7 +135,7 @@ def main(model: tuple[str, ...], models: str | None, concurrency: int, batch: in
             reap_interval=reap_interval, grace=grace, keep_alive=keep_alive, num_ctx=num_ctx,
             num_predict=num_predict, log_format=log_format, exit_when_idle=exit_when_idle,
             discover_timeout=discover_timeout, metrics_port=metrics_port,
-            metrics_host=metrics_host,
+            metrics_host=metrics_host, stage=stage,
         )
         runner = Runner(cfg)
         runner.install_signals()
