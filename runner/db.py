@@ -372,6 +372,18 @@ def _redacted(text: str | None) -> str | None:
     return None if text is None else redact(text)
 
 
+def _synced(conn: psycopg.Connection[Any]) -> Any:
+    """A block whose statements are followed by a Sync at once, before their results are read.
+
+    why: in pipeline mode a fetch only asks the server to flush (no Sync), so the call's
+    implicit transaction stayed open, holding its locks (maintain's advisory lock, the rows a
+    claim took), until the connection left the pipeline after the results were processed. A
+    runner frozen in that gap (SIGSTOP, a paused VM) stalled every other runner's reaping. With
+    the Sync sent right behind the call, the server commits it without waiting for the client.
+    """
+    return conn.pipeline()
+
+
 def _decode_input(text: str) -> tuple[dict[str, Any], str | None]:
     """A ticket input as the claim sent it (JSON text): (input, None), or ({}, why not)."""
     try:
@@ -569,9 +581,8 @@ class Turing:
               ) -> list[dict[str, Any]]:
         with self._connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
-            cur.execute(query, params)
-            # why: every call is a select; in pipeline mode the result (and its description)
-            # arrives only with the fetch.
+            with _synced(conn):
+                cur.execute(query, params)
             return list(cur.fetchall())
 
     def _value(self, query: str, params: dict[str, Any] | Sequence[Any] | None = None) -> Any:
@@ -675,13 +686,14 @@ class Turing:
             # why: JSON is decoded here, row by row, so one undecodable input fails its own
             # ticket instead of raising for the whole claim after it committed.
             cur.adapters.register_loader("jsonb", TextLoader)
-            cur.execute(
-                "select * from turing.claim_batch(p_model => %(m)s, p_worker => %(w)s, "
-                "p_limit => %(n)s, p_known_revisions => %(k)s, p_start_now => %(s)s, "
-                "p_cold => %(c)s, p_stage => %(g)s)",
-                {"m": model, "w": worker, "n": limit, "k": list(self.actors),
-                 "s": limit if start_now is None else start_now, "c": cold, "g": stage},
-            )
+            with _synced(conn):
+                cur.execute(
+                    "select * from turing.claim_batch(p_model => %(m)s, p_worker => %(w)s, "
+                    "p_limit => %(n)s, p_known_revisions => %(k)s, p_start_now => %(s)s, "
+                    "p_cold => %(c)s, p_stage => %(g)s)",
+                    {"m": model, "w": worker, "n": limit, "k": list(self.actors),
+                     "s": limit if start_now is None else start_now, "c": cold, "g": stage},
+                )
             rows = cur.fetchall()
         fresh = {r["actor_revision"]: ActorRuntime(revision=r["actor_revision"],
                                                    **json.loads(r["actor"]))
@@ -723,9 +735,11 @@ class Turing:
         with self._connection() as conn:
             # why: local to the call's transaction (it follows the default one _connection
             # set), so the pooled connection keeps no limit of its own.
-            conn.execute("select pg_catalog.set_config('statement_timeout', %(t)s, true)",
-                         {"t": f"{int(timeout_s * 1000)}ms"})
-            row = conn.execute("select turing.top_up(p_actor => %(a)s)", {"a": actor}).fetchone()
+            with _synced(conn):
+                conn.execute("select pg_catalog.set_config('statement_timeout', %(t)s, true)",
+                             {"t": f"{int(timeout_s * 1000)}ms"})
+                cur = conn.execute("select turing.top_up(p_actor => %(a)s)", {"a": actor})
+            row = cur.fetchone()
             return int(row[0]) if row else 0
 
     def notify_work(self, payload: str) -> None:
@@ -1124,5 +1138,6 @@ class Turing:
         query = psycopg.sql.SQL("select * from {}").format(psycopg.sql.Identifier("turing", name))
         with self._connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
-            cur.execute(query)
+            with _synced(conn):
+                cur.execute(query)
             return list(cur.fetchall())
