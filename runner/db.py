@@ -372,18 +372,6 @@ def _redacted(text: str | None) -> str | None:
     return None if text is None else redact(text)
 
 
-def _synced(conn: psycopg.Connection[Any]) -> Any:
-    """A block whose statements are followed by a Sync at once, before their results are read.
-
-    why: in pipeline mode a fetch only asks the server to flush (no Sync), so the call's
-    implicit transaction stayed open, holding its locks (maintain's advisory lock, the rows a
-    claim took), until the connection left the pipeline after the results were processed. A
-    runner frozen in that gap (SIGSTOP, a paused VM) stalled every other runner's reaping. With
-    the Sync sent right behind the call, the server commits it without waiting for the client.
-    """
-    return conn.pipeline()
-
-
 def _decode_input(text: str) -> tuple[dict[str, Any], str | None]:
     """A ticket input as the claim sent it (JSON text): (input, None), or ({}, why not)."""
     try:
@@ -520,15 +508,7 @@ class Turing:
         try:
             conn = self._checkout()
             try:
-                # why: the call's limit is set in the call's own transaction, not in the session
-                # (a pooler shares server connections between clients): in pipeline mode the
-                # set_config and the call go in one message batch, which the server runs as one
-                # implicit transaction, so the limit costs no round trip and ends with the call
-                # (no idle-in-transaction gap either: nothing waits between the two).
-                with conn, conn.pipeline():
-                    conn.execute(
-                        "select pg_catalog.set_config('statement_timeout', %(t)s, true)",
-                        {"t": self._timeout})
+                with conn:
                     yield conn
             except psycopg.Error:
                 lost = conn.broken
@@ -542,6 +522,23 @@ class Turing:
             if isinstance(mapped, PermissionDenied):
                 mapped = self._name_role(exc.diag.message_primary or str(exc), mapped)
             raise mapped from exc
+
+    @contextmanager
+    def _call(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
+        """The block of one call on a connection from _connection: its statements and the
+        call's statement timeout go to the server as one implicit transaction, ended by a Sync
+        sent at the block's end, before the results are read (they are in the cursors after).
+
+        why: the limit is set in the call's own transaction, not in the session (a pooler
+        shares server connections between clients), and costs no round trip. The Sync right
+        behind the call matters: in pipeline mode a fetch only asks the server to flush, so a
+        fetch inside the block kept the transaction open, with its locks (maintain's advisory
+        lock, the rows a claim took), until the results were processed; a runner frozen there
+        (SIGSTOP, a paused VM) stalled every other runner's reaping."""
+        with conn.pipeline():
+            conn.execute("select pg_catalog.set_config('statement_timeout', %(t)s, true)",
+                         {"t": self._timeout})
+            yield
 
     def _name_role(self, denied: str, error: PermissionDenied) -> PermissionDenied:
         """The denial with the Turing roles that may do what was denied, when the server's
@@ -581,7 +578,7 @@ class Turing:
               ) -> list[dict[str, Any]]:
         with self._connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
-            with _synced(conn):
+            with self._call(conn):
                 cur.execute(query, params)
             return list(cur.fetchall())
 
@@ -686,7 +683,7 @@ class Turing:
             # why: JSON is decoded here, row by row, so one undecodable input fails its own
             # ticket instead of raising for the whole claim after it committed.
             cur.adapters.register_loader("jsonb", TextLoader)
-            with _synced(conn):
+            with self._call(conn):
                 cur.execute(
                     "select * from turing.claim_batch(p_model => %(m)s, p_worker => %(w)s, "
                     "p_limit => %(n)s, p_known_revisions => %(k)s, p_start_now => %(s)s, "
@@ -735,7 +732,7 @@ class Turing:
         with self._connection() as conn:
             # why: local to the call's transaction (it follows the default one _connection
             # set), so the pooled connection keeps no limit of its own.
-            with _synced(conn):
+            with self._call(conn):
                 conn.execute("select pg_catalog.set_config('statement_timeout', %(t)s, true)",
                              {"t": f"{int(timeout_s * 1000)}ms"})
                 cur = conn.execute("select turing.top_up(p_actor => %(a)s)", {"a": actor})
@@ -1138,6 +1135,6 @@ class Turing:
         query = psycopg.sql.SQL("select * from {}").format(psycopg.sql.Identifier("turing", name))
         with self._connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
-            with _synced(conn):
+            with self._call(conn):
                 cur.execute(query)
             return list(cur.fetchall())
