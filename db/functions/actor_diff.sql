@@ -12,12 +12,7 @@ declare
     v_to turing.actor_versions%rowtype;
     v_known text;
 begin
-    select a.actor_id into v_actor_id from turing.actors as a where a.name = p_actor;
-    if v_actor_id is null then
-        raise exception 'unknown actor "%"', p_actor
-            using errcode = 'TR002',
-            hint = 'List actors with `turing actor list` or select name from turing.actors.';
-    end if;
+    v_actor_id := turing._actor_id(p_actor);
     select v.* into v_from from turing.actor_versions as v
     where v.actor_id = v_actor_id and v.version = p_from;
     select v.* into v_to from turing.actor_versions as v

@@ -17,12 +17,8 @@ as $$
 declare
     v_actor turing.actors%rowtype;
 begin
-    select a.* into v_actor from turing.actors as a where a.name = p_actor;
-    if v_actor.actor_id is null then
-        raise exception 'unknown actor "%"', p_actor
-            using errcode = 'TR002',
-            hint = 'List actors with `turing actor list` or select name from turing.actors.';
-    end if;
+    select a.* into v_actor from turing.actors as a
+    where a.actor_id = turing._actor_id(p_actor);
     return query
     select
         v.version,

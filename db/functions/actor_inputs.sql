@@ -22,12 +22,8 @@ begin
         raise exception 'actor_inputs: p_limit must be between 1 and 10000, got %', p_limit
             using errcode = 'TR012';
     end if;
-    select * into v_actor from turing.actors as a where a.name = p_actor;
-    if v_actor.actor_id is null then
-        raise exception 'unknown actor "%"', p_actor
-            using errcode = 'TR002',
-            hint = 'List actors with `turing actor list` or select name from turing.actors.';
-    end if;
+    select a.* into v_actor from turing.actors as a
+    where a.actor_id = turing._actor_id(p_actor);
     -- why: the work_query runs as the actor's run_as role, through its wrapper (invariant 14);
     -- an actor without one contributes no row of its own (`where false`).
     v_work := case

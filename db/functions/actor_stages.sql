@@ -14,11 +14,8 @@ as $$
 declare
     v_actor turing.actors;
 begin
-    select * into v_actor from turing.actors as a where a.name = p_actor;
-    if not found then
-        raise exception 'unknown actor "%"', p_actor using errcode = 'TR002',
-            hint = 'See turing actor list.';
-    end if;
+    select a.* into v_actor from turing.actors as a
+    where a.actor_id = turing._actor_id(p_actor);
     return query
     select
         v.version, coalesce(p.to_stage, 'develop'), v.version = v_actor.version,

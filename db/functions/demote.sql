@@ -14,11 +14,8 @@ as $$
 declare
     v_actor turing.actors;
 begin
-    select * into v_actor from turing.actors as a where a.name = p_actor for update;
-    if not found then
-        raise exception 'unknown actor "%"', p_actor using errcode = 'TR002',
-            hint = 'See turing actor list.';
-    end if;
+    select a.* into v_actor from turing.actors as a
+    where a.actor_id = turing._actor_id(p_actor) for update;
     if turing._stage_rank(p_to_stage) is null then
         raise exception 'unknown stage "%"', p_to_stage using errcode = 'TR012',
             hint = 'Write one of develop, stabilize, prove, qa, production.';

@@ -19,11 +19,8 @@ declare
     v_qa record;
 begin
     -- why: FOR UPDATE serialises promotions of one actor with set_actor (a new version).
-    select * into v_actor from turing.actors as a where a.name = p_actor for update;
-    if not found then
-        raise exception 'unknown actor "%"', p_actor using errcode = 'TR002',
-            hint = 'See turing actor list.';
-    end if;
+    select a.* into v_actor from turing.actors as a
+    where a.actor_id = turing._actor_id(p_actor) for update;
     if v_to is null then
         select s.stage into v_to from turing.stages as s
         where s.rank = turing._stage_rank(v_actor.stage) + 1;

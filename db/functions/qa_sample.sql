@@ -14,11 +14,8 @@ as $$
 declare
     v_actor turing.actors;
 begin
-    select * into v_actor from turing.actors as a where a.name = p_actor;
-    if not found then
-        raise exception 'unknown actor "%"', p_actor using errcode = 'TR002',
-            hint = 'See turing actor list.';
-    end if;
+    select a.* into v_actor from turing.actors as a
+    where a.actor_id = turing._actor_id(p_actor);
     if p_n is null or p_n < 1 or p_n > 10000 then
         raise exception 'qa_sample: the sample must be between 1 and 10000, got %', p_n
             using errcode = 'TR012';

@@ -27,11 +27,8 @@ declare
     -- the normal quantile of a two-sided 95 % interval
     v_z constant double precision := 1.959963984540054::double precision;
 begin
-    select * into v_actor from turing.actors as a where a.name = p_actor;
-    if not found then
-        raise exception 'unknown actor "%"', p_actor using errcode = 'TR002',
-            hint = 'See turing actor list.';
-    end if;
+    select a.* into v_actor from turing.actors as a
+    where a.actor_id = turing._actor_id(p_actor);
     return query
     with counts as (
         select

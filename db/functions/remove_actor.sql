@@ -18,12 +18,8 @@ begin
     -- why: FOR UPDATE waits for the functions that are creating tickets for this actor (they
     -- hold its row FOR KEY SHARE until they commit) and keeps new ones out until this commits;
     -- they then find no actor.
-    select * into v_actor from turing.actors as a where a.name = p_name for update;
-    if v_actor.actor_id is null then
-        raise exception 'unknown actor "%"', p_name
-            using errcode = 'TR002',
-            hint = 'List actors with `turing actor list` or select name from turing.actors.';
-    end if;
+    select a.* into v_actor from turing.actors as a
+    where a.actor_id = turing._actor_id(p_name) for update;
     -- why: the open tickets are locked before their tokens are read, so no claim can start one
     -- in between (claims skip locked rows) and every one of them is cancelled below.
     select
