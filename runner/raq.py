@@ -2,21 +2,19 @@
 
 The database runs the sample (turing.start_raq makes the tickets, runners run them) and stores
 the figures (turing.finish_raq); this module only compares answers, since a text similarity is
-easier to say in Python than in SQL.
+easier to say in Python than in SQL. What "equal" means for text and numbers is
+turing_pg.agreement's (the rule `turing matrix` uses too); here it is graded per field.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# why: two numbers an LLM wrote for the same input agree within 1 % of the larger (a score of
-# 0.81 and 0.815); integers, booleans and enum values must be equal.
-NUMBER_TOLERANCE = 0.01
+from turing_pg.agreement import agree, normalised
 
 
 @dataclass(frozen=True)
@@ -49,20 +47,10 @@ def compared_as(field_schema: Mapping[str, Any] | None, values: Iterable[Any]) -
     return "exact"
 
 
-def _normalised(text: str) -> str:
-    return re.sub(r"\s+", " ", text.strip().lower())
-
-
 def _text_similarity(a: Any, b: Any) -> float:
     if not isinstance(a, str) or not isinstance(b, str):
         return 1.0 if a == b else 0.0
-    return difflib.SequenceMatcher(None, _normalised(a), _normalised(b)).ratio()
-
-
-def _numbers_agree(a: Any, b: Any) -> bool:
-    if not isinstance(a, int | float) or not isinstance(b, int | float) or isinstance(a, bool):
-        return a == b
-    return abs(a - b) <= NUMBER_TOLERANCE * max(abs(a), abs(b)) or a == b
+    return difflib.SequenceMatcher(None, normalised(a), normalised(b)).ratio()
 
 
 def _canonical(value: Any) -> str:
@@ -80,7 +68,8 @@ def item_agreement(values: Sequence[Any], how: str) -> float:
         pairs = [(a, b) for i, a in enumerate(values) for b in values[i + 1:]]
         return sum(_text_similarity(a, b) for a, b in pairs) / len(pairs)
     if how == "number":
-        return max(sum(1 for v in values if _numbers_agree(v, w)) for w in values) / len(values)
+        # why: agreement.agree's tolerance (1 % of the larger, at least of 1) for numbers
+        return max(sum(1 for v in values if agree(v, w)) for w in values) / len(values)
     counts = Counter(_canonical(v) for v in values)
     return counts.most_common(1)[0][1] / len(values)
 
