@@ -178,8 +178,10 @@ class SchemaMissing(TuringError):
 
 # why: the SQLSTATEs of a missing schema, relation or function; mapped to SchemaMissing only
 # when the object is Turing's own (an actor's SQL may miss its own objects: that is its error).
-_MISSING_OBJECT = {"3F000": 'schema "turing"', "42P01": 'relation "turing.',
-                   "42883": "function turing."}
+# why: how the server names a missing object of the schema: a call (function turing.f(...)) or
+# a signature it parsed (function "turing.f(date)", from has_function_privilege).
+_MISSING_OBJECT = {"3F000": ('schema "turing"',), "42P01": ('relation "turing.',),
+                   "42883": ("function turing.", 'function "turing.')}
 
 
 class DatabaseUnavailable(TuringError):
@@ -240,7 +242,8 @@ def map_error(exc: psycopg.Error, *, connection_lost: bool = False) -> Exception
     diag = exc.diag
     if state == PermissionDenied.sqlstate:
         return PermissionDenied.needing(diag.message_primary or str(exc), None)
-    if state in _MISSING_OBJECT and _MISSING_OBJECT[state] in (diag.message_primary or ""):
+    if state in _MISSING_OBJECT and any(m in (diag.message_primary or "")
+                                        for m in _MISSING_OBJECT[state]):
         return SchemaMissing(
             f"{diag.message_primary}: this database has no Turing schema, or an older one",
             "run `turing db up` against it (with the same --dsn / TURING_DSN), or point "
