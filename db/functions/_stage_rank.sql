@@ -1,19 +1,13 @@
--- _stage_rank: the position of a stage in develop -> stabilize -> prove -> qa -> production,
--- inlined into claims (no lookup of turing.stages per ticket).
+-- _stage_rank: the position of a stage in develop -> stabilize -> prove -> qa -> production, as
+-- turing.stages orders them (the one place the order is written).
 create or replace function turing._stage_rank(p_stage text)
 returns integer
 language sql
-immutable
+stable
 parallel safe
 set search_path = ''
 as $$
-    select case p_stage
-        when 'develop' then 1
-        when 'stabilize' then 2
-        when 'prove' then 3
-        when 'qa' then 4
-        when 'production' then 5
-    end;
+    select s.rank from turing.stages as s where s.stage = p_stage;
 $$;
 
 comment on function turing._stage_rank(text) is

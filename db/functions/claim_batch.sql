@@ -36,6 +36,10 @@ declare
     v_claimed integer;
     v_plan_mode text := pg_catalog.current_setting('plan_cache_mode');
     v_rank integer := turing._stage_rank(p_stage);
+    -- why: the stages this runner runs, looked up once instead of ranking each ticket's actor
+    v_stages text [] := array(
+        select s.stage from turing.stages as s where s.rank >= turing._stage_rank(p_stage)
+    );
 begin
     if p_stage is not null and v_rank is null then
         raise exception 'claim_batch: unknown stage "%"', p_stage
@@ -75,7 +79,7 @@ begin
                     and (
                         o.raq_run_id is not null
                         or v_rank is null
-                        or turing._stage_rank(a.stage) >= v_rank
+                        or a.stage = any(v_stages)
                         or a.production_version is not null
                     )
             )
@@ -122,8 +126,8 @@ begin
                     select r.version from turing.raq_runs as r
                     where r.raq_run_id = o.raq_run_id
                 )
-                when v_rank is null or turing._stage_rank(v.stage) >= v_rank then v.version
-                else v.production_version
+                when v_rank is null or a.stage = any(v_stages) then a.version
+                else a.production_version
             end,
             -- why: one random secret per claim, and per ticket its md5 with the ticket id: as
             -- unguessable as a random uuid for anyone without the secret, and distinct per
@@ -137,13 +141,12 @@ begin
                 else a.unstarted_lease
             end,
             heartbeat_at = v_now
-        from turing.actor_timeouts as a, starting as s, turing.actors as v
+        from turing.actor_timeouts as a, starting as s
         -- why: = any(array(...)) makes the planner fetch the picked rows by key; a join with
         -- the picked CTE was planned as a hash join over a sequential scan of all open work
         -- (the whole pending buffer) on every claim.
         where o.ticket_id = any(array(select p.ticket_id from picked as p))
             and a.actor_id = o.actor_id
-            and v.actor_id = o.actor_id
         returning
             o.ticket_id, o.lease_token, o.batch_id, o.subject_id, o.input, o.attempt,
             o.chain_id, o.started_at is not null as started,
@@ -158,7 +161,7 @@ begin
                     select r.revision from turing.raq_runs as r
                     where r.raq_run_id = o.raq_run_id
                 )
-                when o.actor_version = v.version then a.revision
+                when o.actor_version = a.version then a.revision
                 else -a.revision
             end as revision
     )
