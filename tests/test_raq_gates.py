@@ -62,7 +62,11 @@ def test_an_actor_climbs_from_develop_to_production_through_every_gate(
         start_runner: Any) -> None:
     fake = fake_ollama(models=fake_models())
     logged_actor(conn)
-    turing.register_actor(llm_actor("classify", QWEN, on_complete="public.log_done"))
+    turing.register_actor(llm_actor("classify", QWEN, on_complete="public.log_done",
+                                    outbox=["classified"]))
+    # a next step reading classify's outbox: an ordinary completion hands its subject on
+    turing.register_actor(dict(name="reviewer", kind="script", script="cat",
+                               inbox=["classified"]))
     submit_many(turing, "classify", 20)
     assert stage(dsn, "classify") == [(1, "develop", True, False)]
 
@@ -104,6 +108,7 @@ def test_an_actor_climbs_from_develop_to_production_through_every_gate(
     assert took < 30, f"a raq run of 3 x 20 took {took:.1f} s"
     print(f"raq 3 x 20 on the bundled server: {took:.1f} s (command {result['seconds']} s)")
     assert one(conn, "select count(*) from public.done_log") == 0
+    assert one(conn, "select count(*) from turing.hand_offs") == 0
     assert one(conn, "select count(*) from turing.ticket_history where raq_run_id is not null "
                      "and status = 'completed' and actor_version = 1") == 60
     assert one(conn, "select count(*) from turing.raq_fields") == 2
@@ -140,6 +145,7 @@ def test_an_actor_climbs_from_develop_to_production_through_every_gate(
     wait_for(lambda: len(ordinary_completed(conn, "classify")) == 20, timeout=30,
              what="20 ordinary completions")
     assert one(conn, "select count(*) from public.done_log") == 20
+    assert one(conn, "select count(*) from turing.hand_offs") == 20
 
 
 def test_production_runs_the_last_promoted_version_while_a_new_one_climbs(
